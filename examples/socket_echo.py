@@ -1,0 +1,80 @@
+"""An echo server on blocking sockets, one thread per connection.
+
+Run it with ``python examples/socket_echo.py [--port 9000]`` and connect
+with ``examples/socket_client.py`` or any WebSocket client.  Every message
+comes back with its type (text stays text, binary stays binary).
+
+The loop below is the whole adapter: read, feed, handle events, write
+what the connection produced, and close the socket when it says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import threading
+
+from wsproto_lite import Connection, RemoteProtocolError, Role
+from wsproto_lite.events import Accept, Message, Reject, Request
+
+RECEIVE_SIZE = 65536
+#: How long to wait for the client's end of the stream after we closed ours.
+LINGER_SECONDS = 2.0
+
+
+def handle(sock: socket.socket, max_message_size: int | None) -> None:
+    """Serve one WebSocket connection until it is closed."""
+    conn = Connection(Role.SERVER, max_message_size=max_message_size)
+    with sock:
+        while not conn.should_close_transport:
+            data = sock.recv(RECEIVE_SIZE)
+            try:
+                conn.receive_data(data or None)
+            except RemoteProtocolError as error:
+                # Not a valid WebSocket handshake: answer with the status it names.
+                sock.sendall(conn.send(Reject(error.status_code or 400, headers=error.headers)))
+                break
+            for event in conn.events():
+                if isinstance(event, Request):
+                    sock.sendall(conn.send(Accept()))
+                elif isinstance(event, Message):
+                    sock.sendall(conn.send(Message(event.data, message_finished=event.message_finished)))
+            # Pongs, close replies and the close frame of a failed connection.
+            sock.sendall(conn.data_to_send())
+        close_politely(sock)
+
+
+def close_politely(sock: socket.socket) -> None:
+    """Close our side first, then read until the peer closes, so that the
+    peer gets a FIN and not a reset (RFC 6455, 7.1.1: the server closes first)."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(LINGER_SECONDS)
+        while sock.recv(RECEIVE_SIZE):
+            pass
+    except OSError:
+        pass
+
+
+def serve(host: str, port: int, max_message_size: int | None) -> None:
+    with socket.create_server((host, port), reuse_port=False) as server:
+        print(f"echo server on ws://{host}:{server.getsockname()[1]}/", flush=True)
+        while True:
+            sock, _ = server.accept()
+            threading.Thread(target=handle, args=(sock, max_message_size), daemon=True).start()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--max-message-size", type=int, default=2**20, help="bytes; 0 for no limit")
+    args = parser.parse_args()
+    try:
+        serve(args.host, args.port, args.max_message_size or None)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

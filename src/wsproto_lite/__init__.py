@@ -1,0 +1,15 @@
+"""wsproto_lite: the WebSocket protocol (RFC 6455) as a sans-IO state machine."""
+
+from .connection import Connection, ConnectionState, Role
+from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+
+__all__ = [
+    "Connection",
+    "ConnectionState",
+    "LocalProtocolError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "Role",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,54 @@
+"""The two exceptions of wsproto_lite.
+
+``LocalProtocolError`` means *this* program asked for something the protocol
+forbids (sending a message before the handshake, an invalid close code...).
+It is raised by :meth:`Connection.send` and names the state and what to do
+instead.
+
+``RemoteProtocolError`` means the *peer* broke the protocol.  During the
+opening handshake it is raised by :meth:`Connection.receive_data`, carrying
+the HTTP status and headers a server should answer with.  Once the
+connection is open it is never raised to the caller: the connection fails
+itself, reports a :class:`~wsproto_lite.events.Close` event and queues the
+close frame.  The instance is still what carries the close code and reason
+inside the library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+Headers = Sequence[tuple[bytes | str, bytes | str]]
+
+
+class ProtocolError(Exception):
+    """Base class of the library's errors."""
+
+
+class LocalProtocolError(ProtocolError):
+    """This side misused the API; the message says what to do instead."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer broke the protocol.
+
+    :attr:`code` is the close code the connection fails with (1002, 1007,
+    1009, 1010). During the handshake, :attr:`status_code` and
+    :attr:`headers` say what a server should answer with, for example
+    ``426`` and ``Sec-WebSocket-Version: 13``; they are ``None`` and ``()``
+    on the client side.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        code: int = 1002,
+        status_code: int | None = None,
+        headers: Headers = (),
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.status_code = status_code
+        self.headers: tuple[tuple[bytes | str, bytes | str], ...] = tuple(headers)

@@ -1,0 +1,176 @@
+"""The events a :class:`~wsproto_lite.Connection` reports and accepts.
+
+Every event is a frozen, slotted dataclass: it can be hashed, compared and
+passed between threads, and it never changes after it was made.  The same
+classes go both ways: :meth:`Connection.events` yields them, and
+:meth:`Connection.send` takes them.
+
+The first fields may be given by position; the rest are keyword-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .extensions import Extension
+
+__all__ = [
+    "Accept",
+    "Close",
+    "Event",
+    "Header",
+    "Message",
+    "Ping",
+    "Pong",
+    "Reject",
+    "RejectData",
+    "Request",
+]
+
+#: One HTTP header as a (name, value) pair.  Headers that the library
+#: reports are ``bytes`` with lower-case names, as h11 gives them; headers
+#: you pass may also be ``str``.
+Header = tuple[bytes | str, bytes | str]
+
+
+def _freeze(obj: object, name: str) -> None:
+    """Turn a list given for a sequence field into a tuple."""
+    value = getattr(obj, name)
+    if not isinstance(value, tuple):
+        object.__setattr__(obj, name, tuple(value))
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The client's opening handshake (RFC 6455, section 4.1).
+
+    A client sends it to start; a server receives it and answers with
+    :class:`Accept` or :class:`Reject`.
+
+    ``subprotocols`` are the offered subprotocols, in order of preference.
+    ``extensions``: a client passes :class:`~wsproto_lite.extensions.Extension`
+    objects to offer; a server receives the offers as the header strings the
+    client sent (for example ``"permessage-deflate; client_max_window_bits"``).
+    ``extra_headers`` are sent as they are by a client; on the server side
+    they are every header that is not part of the WebSocket handshake.
+    ``origin`` is the ``Origin`` header (check it to defend against
+    cross-site WebSocket hijacking), and ``headers`` on the server side is
+    the whole header list as received.
+    """
+
+    host: str
+    target: str
+    _: KW_ONLY
+    subprotocols: Sequence[str] = ()
+    extensions: Sequence[Extension | str] = ()
+    extra_headers: Sequence[Header] = ()
+    origin: str | None = None
+    headers: Sequence[tuple[bytes, bytes]] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("subprotocols", "extensions", "extra_headers", "headers"):
+            _freeze(self, name)
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    """The server accepts the handshake (``101 Switching Protocols``).
+
+    A server sends it with the chosen ``subprotocol`` (one the client offered,
+    or ``None``) and the extensions it supports; a client receives it with
+    what was negotiated.  ``extra_headers`` go into the 101 response; on the
+    client side they are the response's headers that are not part of the
+    handshake.
+    """
+
+    _: KW_ONLY
+    subprotocol: str | None = None
+    extensions: Sequence[Extension] = ()
+    extra_headers: Sequence[Header] = ()
+
+    def __post_init__(self) -> None:
+        _freeze(self, "extensions")
+        _freeze(self, "extra_headers")
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """The server refuses the handshake with an ordinary HTTP response.
+
+    With ``has_body=True`` the body follows as :class:`RejectData` events,
+    the last with ``body_finished=True``.  A client always receives a
+    ``Reject`` followed by at least one ``RejectData`` (the last one has
+    ``body_finished=True``, possibly with empty data).
+    """
+
+    status_code: int = 400
+    _: KW_ONLY
+    headers: Sequence[Header] = ()
+    has_body: bool = False
+
+    def __post_init__(self) -> None:
+        _freeze(self, "headers")
+
+
+@dataclass(frozen=True, slots=True)
+class RejectData:
+    """A piece of the body of a rejection response."""
+
+    data: bytes = b""
+    _: KW_ONLY
+    body_finished: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A WebSocket message: ``str`` for a text message, ``bytes`` for binary.
+
+    By default a received message is reported whole.  In streaming mode
+    (``Connection(stream_messages=True)``) it arrives in pieces with
+    ``message_finished=False``, the last piece with ``message_finished=True``.
+    Sending pieces with ``message_finished=False`` sends a fragmented message;
+    every piece must have the type of the first.
+    """
+
+    data: str | bytes
+    _: KW_ONLY
+    message_finished: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """A ping (RFC 6455, section 5.5.2); at most 125 bytes of payload."""
+
+    payload: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """A pong (RFC 6455, section 5.5.3); at most 125 bytes of payload."""
+
+    payload: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """The closing handshake (RFC 6455, sections 5.5.1 and 7).
+
+    To close, send ``Close(code, reason)``.  A received ``Close`` has
+    ``by_peer=True`` when the peer sent a close frame with this code and
+    reason.  ``by_peer=False`` means this side ended the connection: it
+    failed the connection because the peer broke the protocol (the code is
+    then 1002, 1007, 1009 or 1010 and the reason says why; the close frame
+    is already queued), or the stream ended without a closing handshake
+    (code 1006).  Code 1005 stands for a close frame without a code.
+    """
+
+    code: int = 1000
+    reason: str = ""
+    _: KW_ONLY
+    by_peer: bool = False
+
+
+Event = Request | Accept | Reject | RejectData | Message | Ping | Pong | Close

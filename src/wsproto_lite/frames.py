@@ -1,0 +1,119 @@
+"""The frame format of RFC 6455, section 5: opcodes, masking, encoding, and
+the close frame's payload.
+
+Decoding happens inline in :mod:`wsproto_lite.connection`, where a frame's
+header is checked against the connection's state and limits before its
+payload is buffered.  What both directions share lives here.
+"""
+
+from __future__ import annotations
+
+import os
+from struct import Struct
+
+from .errors import LocalProtocolError, RemoteProtocolError
+
+# Opcodes, RFC 6455 section 5.2.
+CONTINUATION = 0x0
+TEXT = 0x1
+BINARY = 0x2
+CLOSE = 0x8
+PING = 0x9
+PONG = 0xA
+
+FIN = 0x80
+RSV1 = 0x40
+RSV_BITS = 0x70
+MASK_BIT = 0x80
+
+#: The largest payload of a control frame (section 5.5).
+MAX_CONTROL_PAYLOAD = 125
+#: The largest close reason: 125 bytes minus the two of the code (5.5.1).
+MAX_CLOSE_REASON = 123
+
+_HEADER16 = Struct("!BBH")
+_HEADER64 = Struct("!BBQ")
+
+
+def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
+    """XOR ``data`` with the 4-byte masking ``key`` (section 5.3)."""
+    n = len(data)
+    repeated = key * (n >> 2) + key[: n & 3]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(repeated, "little")).to_bytes(n, "little")
+
+
+def encode_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask: bool) -> bytes:
+    """One frame (section 5.2).  A client masks with a fresh random key from
+    the operating system's secure source (section 5.3)."""
+    n = len(payload)
+    first = (FIN if fin else 0) | rsv | opcode
+    mask_bit = MASK_BIT if mask else 0
+    if n < 126:
+        header = bytes((first, n | mask_bit))
+    elif n < 0x10000:
+        header = _HEADER16.pack(first, 126 | mask_bit, n)
+    else:
+        header = _HEADER64.pack(first, 127 | mask_bit, n)
+    if mask:
+        key = os.urandom(4)
+        return header + key + apply_mask(payload, key) if n else header + key
+    return header + payload
+
+
+# Close codes (section 7.4 and the IANA registry).  1005, 1006 and 1015 are
+# for reporting only and never go on the wire; 1004 and 1016-2999 are
+# reserved; 3000-4999 belong to libraries and applications.
+_WIRE_CODES = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014))
+NO_STATUS = 1005
+ABNORMAL = 1006
+
+
+def valid_wire_code(code: int) -> bool:
+    """Whether ``code`` may appear in a close frame (section 7.4)."""
+    return code in _WIRE_CODES or 3000 <= code <= 4999
+
+
+def encode_close(code: int, reason: str) -> bytes:
+    """The payload of a close frame we send, refusing what the RFC forbids.
+
+    ``code`` 1005 ("no status") means a close frame with an empty payload.
+    """
+    if code == NO_STATUS:
+        if reason:
+            raise LocalProtocolError(
+                "a close frame without a code (1005) cannot carry a reason; give a code such as 1000"
+            )
+        return b""
+    if not valid_wire_code(code):
+        raise LocalProtocolError(
+            f"close code {code} may not be sent (RFC 6455, section 7.4); use 1000 for a "
+            "normal closure, 1001 for going away, 1008 for a policy violation, 1011 for "
+            "an internal error, or an application code from 3000 to 4999"
+        )
+    data = reason.encode("utf-8")
+    if len(data) > MAX_CLOSE_REASON:
+        raise LocalProtocolError(
+            f"close reason is {len(data)} bytes of UTF-8; at most {MAX_CLOSE_REASON} fit "
+            "in a close frame (RFC 6455, section 5.5): shorten it"
+        )
+    return code.to_bytes(2, "big") + data
+
+
+def decode_close(payload: bytes) -> tuple[int, str]:
+    """The code and reason of a received close frame (section 5.5.1).
+
+    An empty payload is reported as code 1005.  A bad code fails the
+    connection with 1002, a reason that is not UTF-8 with 1007.
+    """
+    if not payload:
+        return NO_STATUS, ""
+    if len(payload) == 1:
+        raise RemoteProtocolError("close frame with a one-byte payload", code=1002)
+    code = int.from_bytes(payload[:2], "big")
+    if not valid_wire_code(code):
+        raise RemoteProtocolError(f"close frame with invalid code {code}", code=1002)
+    try:
+        reason = payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        raise RemoteProtocolError("close reason is not valid UTF-8", code=1007) from None
+    return code, reason

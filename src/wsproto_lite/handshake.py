@@ -1,0 +1,363 @@
+"""The opening handshake of RFC 6455, section 4, over h11.
+
+:class:`ServerHandshake` and :class:`ClientHandshake` turn bytes into
+:mod:`~wsproto_lite.events` and back until the connection is switched to
+WebSocket; they know nothing of frames.  The :class:`~wsproto_lite.Connection`
+drives them while its state is ``CONNECTING`` or ``REJECTING``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+
+import h11
+
+from .errors import LocalProtocolError, RemoteProtocolError
+from .events import Accept, Event, Header, Reject, RejectData, Request
+from .extensions import Extension, ExtensionSession, Params
+
+#: The GUID that section 1.3 appends to the key.
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+#: Headers that belong to the handshake itself; the rest are "extra".
+_HANDSHAKE_HEADERS = frozenset(
+    (
+        b"host",
+        b"upgrade",
+        b"connection",
+        b"sec-websocket-key",
+        b"sec-websocket-version",
+        b"sec-websocket-protocol",
+        b"sec-websocket-extensions",
+        b"sec-websocket-accept",
+    )
+)
+
+_UPGRADE_REQUIRED: tuple[Header, ...] = (
+    (b"Upgrade", b"websocket"),
+    (b"Connection", b"Upgrade"),
+    (b"Sec-WebSocket-Version", b"13"),
+)
+
+
+def accept_token(key: bytes) -> bytes:
+    """The ``Sec-WebSocket-Accept`` value for a ``Sec-WebSocket-Key`` (4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key + _GUID).digest())
+
+
+def _values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
+    return [value for key, value in headers if key == name]
+
+
+def _split_commas(text: str) -> list[str]:
+    """Split a header list at commas that are not inside a quoted string."""
+    items: list[str] = []
+    start = 0
+    quoted = False
+    for i, char in enumerate(text):
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return [item.strip() for item in items if item.strip()]
+
+
+def _tokens(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[str]:
+    """The elements of a comma-separated header, over all its lines."""
+    out: list[str] = []
+    for value in _values(headers, name):
+        out.extend(_split_commas(value.decode("latin-1")))
+    return out
+
+
+def parse_extension(element: str) -> tuple[str, Params]:
+    """``"name; a; b=1"`` -> ``("name", [("a", None), ("b", "1")])`` (9.1)."""
+    name, *raw_params = (part.strip() for part in element.split(";"))
+    params: Params = []
+    for raw in raw_params:
+        key, eq, value = raw.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        params.append((key.strip().lower(), value if eq else None))
+    return name.lower(), params
+
+
+def _header_value(name: str, params: str) -> str:
+    return f"{name}; {params}" if params else name
+
+
+def _encode(headers: Iterable[Header]) -> list[tuple[bytes, bytes]]:
+    """Headers as bytes, as h11 takes them (``str`` is Latin-1 on the wire)."""
+    return [
+        (
+            k if isinstance(k, bytes) else k.encode("latin-1"),
+            v if isinstance(v, bytes) else v.encode("latin-1"),
+        )
+        for k, v in headers
+    ]
+
+
+def _wrap(error: h11.ProtocolError) -> RemoteProtocolError:
+    status = error.error_status_hint
+    return RemoteProtocolError(f"invalid HTTP handshake: {error}", status_code=status)
+
+
+class ServerHandshake:
+    """The server side: receive a request, answer it."""
+
+    def __init__(self, max_size: int) -> None:
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_size)
+        self._key = b""
+        self.request: Request | None = None
+        self.failed = False
+        self.trailing = b""
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Parse the request; raise ``RemoteProtocolError`` with the status
+        and headers to answer with when it is not a valid WebSocket request."""
+        self._h11.receive_data(data)
+        try:
+            while True:
+                event = self._h11.next_event()
+                if isinstance(event, h11.Request):
+                    self._check(event)
+                elif event is h11.PAUSED or isinstance(event, h11.EndOfMessage):
+                    if self.request is None:  # pragma: no cover - h11 pauses only after a request
+                        return []
+                    self.trailing = self._h11.trailing_data[0]
+                    return [self.request]
+                elif event is h11.NEED_DATA:
+                    return []
+                else:
+                    raise RemoteProtocolError("a WebSocket request has no body", status_code=400)
+        except h11.RemoteProtocolError as error:
+            self.failed = True
+            raise _wrap(error) from None
+        except RemoteProtocolError:
+            self.failed = True
+            raise
+
+    def _check(self, request: h11.Request) -> None:
+        """The checks of section 4.2.1, each with the status to answer."""
+        headers = list(request.headers)
+        if request.method != b"GET":
+            raise RemoteProtocolError(
+                "a WebSocket handshake must use GET", status_code=405, headers=[(b"Allow", b"GET")]
+            )
+        if request.http_version != b"1.1":
+            raise RemoteProtocolError("a WebSocket handshake needs HTTP/1.1", status_code=400)
+        if _values(headers, b"content-length") not in ([], [b"0"]) or _values(headers, b"transfer-encoding"):
+            raise RemoteProtocolError("a WebSocket request has no body", status_code=400)
+        if "websocket" not in (t.lower() for t in _tokens(headers, b"upgrade")):
+            raise RemoteProtocolError(
+                "missing 'Upgrade: websocket'", status_code=426, headers=_UPGRADE_REQUIRED
+            )
+        if "upgrade" not in (t.lower() for t in _tokens(headers, b"connection")):
+            raise RemoteProtocolError("missing 'Connection: Upgrade'", status_code=400)
+        if _values(headers, b"sec-websocket-version") != [b"13"]:
+            raise RemoteProtocolError(
+                "unsupported Sec-WebSocket-Version; this server speaks 13",
+                status_code=426,
+                headers=_UPGRADE_REQUIRED,
+            )
+        keys = _values(headers, b"sec-websocket-key")
+        try:
+            valid_key = len(keys) == 1 and len(base64.b64decode(keys[0], validate=True)) == 16
+        except binascii.Error:
+            valid_key = False
+        if not valid_key:
+            raise RemoteProtocolError("invalid Sec-WebSocket-Key", status_code=400)
+        self._key = keys[0].strip()
+        origin = _values(headers, b"origin")
+        self.request = Request(
+            host=_values(headers, b"host")[0].decode("latin-1"),
+            target=request.target.decode("latin-1"),
+            subprotocols=_tokens(headers, b"sec-websocket-protocol"),
+            extensions=_tokens(headers, b"sec-websocket-extensions"),
+            extra_headers=[(k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS],
+            origin=origin[0].decode("latin-1") if origin else None,
+            headers=headers,
+        )
+
+    def accept(self, event: Accept, supported: Sequence[Extension]) -> tuple[bytes, list[ExtensionSession]]:
+        """The 101 response (4.2.2), and the sessions of the accepted extensions."""
+        request = self.request
+        if request is None or self.failed:
+            raise LocalProtocolError(
+                "no valid Request has been received, so there is nothing to Accept; "
+                "answer an invalid request with Reject"
+            )
+        if event.subprotocol is not None and event.subprotocol not in request.subprotocols:
+            raise LocalProtocolError(
+                f"subprotocol {event.subprotocol!r} was not offered by the client; "
+                f"choose one of {list(request.subprotocols)} or None"
+            )
+        headers = [
+            (b"Upgrade", b"websocket"),
+            (b"Connection", b"Upgrade"),
+            (b"Sec-WebSocket-Accept", accept_token(self._key)),
+        ]
+        if event.subprotocol is not None:
+            headers.append((b"Sec-WebSocket-Protocol", event.subprotocol.encode("latin-1")))
+        accepted: list[str] = []
+        sessions: list[ExtensionSession] = []
+        remaining = list(event.extensions or supported)
+        for offer in request.extensions:
+            assert isinstance(offer, str)
+            name, params = parse_extension(offer)
+            for ext in remaining:
+                if ext.name == name:
+                    answer = ext.accept(params)
+                    if answer is not None:
+                        accepted.append(_header_value(name, answer[0]))
+                        sessions.append(answer[1])
+                        remaining.remove(ext)
+                    break
+        if accepted:
+            headers.append((b"Sec-WebSocket-Extensions", ", ".join(accepted).encode("latin-1")))
+        headers.extend(_encode(event.extra_headers))
+        response = h11.InformationalResponse(status_code=101, headers=headers, reason=b"Switching Protocols")
+        return self._h11.send(response) or b"", sessions
+
+    def reject(self, event: Reject) -> bytes:
+        """An HTTP response that refuses the handshake."""
+        if self._h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            raise LocalProtocolError("a response has already been sent")
+        if event.status_code < 200 or event.status_code == 101:
+            raise LocalProtocolError(
+                f"a Reject needs a final status (200-599), not {event.status_code}; "
+                "to accept the handshake send Accept"
+            )
+        headers = _encode(event.headers)
+        names = {name.lower() for name, _ in headers}
+        if b"connection" not in names:
+            headers.append((b"Connection", b"close"))
+        if not event.has_body and b"content-length" not in names and b"transfer-encoding" not in names:
+            headers.append((b"Content-Length", b"0"))
+        data = self._h11.send(h11.Response(status_code=event.status_code, headers=headers)) or b""
+        if not event.has_body:
+            data += self._h11.send(h11.EndOfMessage()) or b""
+        return data
+
+    def reject_data(self, event: RejectData) -> bytes:
+        """A piece of the rejection's body."""
+        try:
+            data = b""
+            if event.data:
+                data = self._h11.send(h11.Data(data=event.data)) or b""
+            if event.body_finished:
+                data += self._h11.send(h11.EndOfMessage()) or b""
+        except h11.LocalProtocolError as error:
+            raise LocalProtocolError(f"cannot send this body: {error}") from None
+        return data
+
+
+class ClientHandshake:
+    """The client side: send a request, check the response."""
+
+    def __init__(self, max_size: int) -> None:
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_size)
+        self._key = b""
+        self.request: Request | None = None
+        self.sessions: list[ExtensionSession] = []
+        self.subprotocol: str | None = None
+        self.trailing = b""
+
+    def send_request(self, event: Request) -> bytes:
+        """The opening request (4.1), with a fresh random key."""
+        self.request = event
+        self._key = base64.b64encode(os.urandom(16))
+        headers = [
+            (b"Host", event.host.encode("idna")),
+            (b"Upgrade", b"websocket"),
+            (b"Connection", b"Upgrade"),
+            (b"Sec-WebSocket-Key", self._key),
+            (b"Sec-WebSocket-Version", b"13"),
+        ]
+        if event.subprotocols:
+            headers.append((b"Sec-WebSocket-Protocol", ", ".join(event.subprotocols).encode("latin-1")))
+        offers = []
+        for ext in event.extensions:
+            if not isinstance(ext, Extension):
+                raise LocalProtocolError(f"a client offers extensions as Extension objects, not {ext!r}")
+            offers.append(_header_value(ext.name, ext.offer()))
+        if offers:
+            headers.append((b"Sec-WebSocket-Extensions", ", ".join(offers).encode("latin-1")))
+        if event.origin is not None:
+            headers.append((b"Origin", event.origin.encode("latin-1")))
+        headers.extend(_encode(event.extra_headers))
+        try:
+            data = self._h11.send(h11.Request(method=b"GET", target=event.target, headers=headers))
+        except h11.LocalProtocolError as error:
+            raise LocalProtocolError(f"cannot send this Request: {error}") from None
+        return (data or b"") + (self._h11.send(h11.EndOfMessage()) or b"")
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Parse the response: ``Accept``, or ``Reject`` and ``RejectData``."""
+        self._h11.receive_data(data)
+        events: list[Event] = []
+        try:
+            while True:
+                event = self._h11.next_event()
+                if isinstance(event, h11.InformationalResponse):
+                    if event.status_code == 101:
+                        events.append(self._check(event))
+                        self.trailing = self._h11.trailing_data[0]
+                        return events
+                elif isinstance(event, h11.Response):
+                    events.append(
+                        Reject(
+                            event.status_code,
+                            headers=list(event.headers),
+                            has_body=_values(event.headers, b"content-length") != [b"0"],
+                        )
+                    )
+                elif isinstance(event, h11.Data):
+                    events.append(RejectData(bytes(event.data), body_finished=False))
+                elif isinstance(event, h11.EndOfMessage):
+                    events.append(RejectData(b"", body_finished=True))
+                    return events
+                else:  # NEED_DATA; h11 reports an early close as an error
+                    return events
+        except h11.RemoteProtocolError as error:
+            raise RemoteProtocolError(f"invalid HTTP response: {error}") from None
+
+    def _check(self, response: h11.InformationalResponse) -> Accept:
+        """The client's checks of the 101 response (end of section 4.1)."""
+        request = self.request
+        assert request is not None
+        headers = list(response.headers)
+        if "websocket" not in (t.lower() for t in _tokens(headers, b"upgrade")):
+            raise RemoteProtocolError("the response lacks 'Upgrade: websocket'")
+        if "upgrade" not in (t.lower() for t in _tokens(headers, b"connection")):
+            raise RemoteProtocolError("the response lacks 'Connection: Upgrade'")
+        if _values(headers, b"sec-websocket-accept") != [accept_token(self._key)]:
+            raise RemoteProtocolError("wrong or missing Sec-WebSocket-Accept")
+        protocols = _tokens(headers, b"sec-websocket-protocol")
+        if len(protocols) > 1 or (protocols and protocols[0] not in request.subprotocols):
+            raise RemoteProtocolError(f"the server chose a subprotocol that was not offered: {protocols}")
+        self.subprotocol = protocols[0] if protocols else None
+        offered = {ext.name: ext for ext in request.extensions if isinstance(ext, Extension)}
+        accepted: list[Extension] = []
+        for element in _tokens(headers, b"sec-websocket-extensions"):
+            name, params = parse_extension(element)
+            ext = offered.pop(name, None)
+            if ext is None:
+                raise RemoteProtocolError(
+                    f"the server accepted extension {name!r}, which was not offered (or twice)",
+                    code=1010,
+                )
+            self.sessions.append(ext.finalize(params))
+            accepted.append(ext)
+        return Accept(
+            subprotocol=self.subprotocol,
+            extensions=accepted,
+            extra_headers=[(k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS],
+        )
