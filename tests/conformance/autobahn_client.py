@@ -1,0 +1,58 @@
+"""A wsproto_lite client that follows the Autobahn TestSuite's client protocol.
+
+It asks the fuzzing server how many cases there are (``/getCaseCount``),
+connects once per case (``/runCase``) echoing every message back with its
+type until the server closes, and ends the run with ``/updateReports``.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from wsproto_lite import Connection, Role
+from wsproto_lite.events import Message, Ping, Request
+
+AGENT = "wsproto_lite"
+#: A case that does not end within this many seconds has hung.
+CASE_TIMEOUT = 60.0
+
+
+def session(host: str, port: int, target: str) -> list[str | bytes]:
+    """Run one connection, echoing messages; return what was received."""
+    conn = Connection(Role.CLIENT, max_message_size=None)
+    received: list[str | bytes] = []
+    with socket.create_connection((host, port), timeout=CASE_TIMEOUT) as sock:
+        sock.sendall(conn.send(Request(host=f"{host}:{port}", target=target)))
+        while not conn.should_close_transport:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            conn.receive_data(data or None)
+            for event in conn.events():
+                if isinstance(event, Message):
+                    received.append(event.data)
+                    sock.sendall(conn.send(event))
+                elif isinstance(event, Ping):
+                    pass  # answered by the connection itself
+            try:
+                sock.sendall(conn.data_to_send())
+            except OSError:
+                break
+    return received
+
+
+def run(host: str, port: int) -> int:
+    """Run every case the server has; return how many there were."""
+    (count,) = session(host, port, "/getCaseCount")
+    assert isinstance(count, str)
+    for case in range(1, int(count) + 1):
+        session(host, port, f"/runCase?case={case}&agent={AGENT}")
+    session(host, port, f"/updateReports?agent={AGENT}")
+    return int(count)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(run(sys.argv[1], int(sys.argv[2])), "cases")
