@@ -11,6 +11,7 @@ what the connection produced, and close the socket when it says so.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 import threading
 
@@ -70,10 +71,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--max-message-size", type=int, default=2**20, help="bytes; 0 for no limit")
     args = parser.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         serve(args.host, args.port, args.max_message_size or None)
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

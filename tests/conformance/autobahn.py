@@ -13,20 +13,14 @@ its closing verdict are OK or INFORMATIONAL; NON-STRICT counts as failed.
 from __future__ import annotations
 
 import asyncio
-import re
-import subprocess
-import sys
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import kosoku
 
+from ..helpers import ROOT, echo_server
 from . import autobahn_client
 
-ROOT = Path(__file__).resolve().parents[2]
 #: Compression cases wait for permessage-deflate.
 EXCLUDED = ["12.*", "13.*"]
 #: kosoku runs at most this many cases at once (the machines have 2 cores).
@@ -49,24 +43,6 @@ def _outcomes(results: list[kosoku.CaseResult]) -> list[Outcome]:  # type: ignor
     return [Outcome(r.case_id, r.behavior.value, r.behavior_close.value) for r in results]
 
 
-@contextmanager
-def echo_server() -> Iterator[int]:
-    """Start examples/socket_echo.py on a free port; yield the port."""
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "examples" / "socket_echo.py"), "--port", "0", "--max-message-size", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        match = re.search(r":(\d+)/", proc.stdout.readline())
-        assert match, "the echo server did not report its port"
-        yield int(match.group(1))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 async def _server_role(port: int) -> list[Outcome]:
     try:
         results = await kosoku.run_fuzzingclient(
@@ -79,7 +55,7 @@ async def _server_role(port: int) -> list[Outcome]:
 
 def server_role() -> list[Outcome]:
     """kosoku as the client against the echo server."""
-    with echo_server() as port:
+    with echo_server("--max-message-size", "0") as port:
         return asyncio.run(_server_role(port))
 
 

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Set-up and checks for wsproto_lite; needs nothing but Python 3.11 or newer.
+
+    python3 dev.py demo    run the demo (the echo server of examples/socket_echo.py)
+    python3 dev.py test    run every check: ruff, mypy --strict, and pytest with
+                           branch coverage and the Autobahn conformance runs
+
+Both create ``.venv`` on first use and install the project and its
+development dependencies into it (again whenever pyproject.toml changes).
+Extra arguments after ``test`` go to pytest, for example
+``python3 dev.py test -k handshake``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if sys.platform == "win32" else "bin")
+PYTHON = BIN / "python"
+STAMP = VENV / ".installed"
+#: What ruff and mypy check: every folder of ours that holds Python code.
+CHECKED = [
+    name
+    for name in ("src", "tests", "examples", "benchmarks", "dev.py")
+    if name.endswith(".py") or any((ROOT / name).glob("**/*.py"))
+]
+
+
+def run(*args: str | Path) -> None:
+    print("+", " ".join(str(a) for a in args), flush=True)
+    subprocess.run([str(a) for a in args], cwd=ROOT, check=True)
+
+
+def ensure_venv() -> None:
+    """Create the virtual environment and install what pyproject.toml asks for."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be started by an older python3
+        sys.exit(f"wsproto_lite needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted and PYTHON.exists():
+        return
+    if not PYTHON.exists():
+        print(f"+ creating {VENV}", flush=True)
+        venv.create(VENV, with_pip=True)
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--editable", ".[dev]")
+    STAMP.write_text(wanted)
+
+
+def test(pytest_args: list[str]) -> None:
+    run(BIN / "ruff", "check", *CHECKED)
+    run(BIN / "ruff", "format", "--check", *CHECKED)
+    run(BIN / "mypy", "--strict", *CHECKED)
+    run(PYTHON, "-m", "pytest", "--cov", "--cov-report=term-missing", *pytest_args)
+
+
+def demo() -> None:
+    print("Echo server; try .venv/bin/python examples/socket_client.py (Ctrl-C stops it).")
+    run(PYTHON, ROOT / "examples" / "socket_echo.py")
+
+
+def main() -> None:
+    command, *rest = sys.argv[1:] or ["help"]
+    if command not in ("test", "demo"):
+        sys.exit(__doc__)
+    ensure_venv()
+    try:
+        test(rest) if command == "test" else demo()
+    except subprocess.CalledProcessError as error:
+        sys.exit(error.returncode)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

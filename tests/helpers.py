@@ -1,0 +1,93 @@
+"""Shared test helpers: an in-memory client/server pair and raw frames."""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from wsproto_lite import Connection, Role
+from wsproto_lite.events import Accept, Event, Request
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def echo_server(*args: str) -> Iterator[int]:
+    """Run examples/socket_echo.py on a free port, as a user would; yield the port."""
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "examples" / "socket_echo.py"), "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        match = re.search(r":(\d+)/", proc.stdout.readline())
+        assert match, "the echo server did not report its port"
+        yield int(match.group(1))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def events(conn: Connection) -> list[Event]:
+    return list(conn.events())
+
+
+def pair(
+    client_opts: dict[str, Any] | None = None,
+    server_opts: dict[str, Any] | None = None,
+    **accept: Any,
+) -> tuple[Connection, Connection]:
+    """A client and a server that completed the opening handshake."""
+    client_opts = dict(client_opts or {})
+    request = client_opts.pop("request", None)
+    client = Connection(Role.CLIENT, **client_opts)
+    server = Connection(Role.SERVER, **(server_opts or {}))
+    server.receive_data(client.send(request or Request(host="example.com", target="/")))
+    assert [type(e) for e in events(server)] == [Request]
+    client.receive_data(server.send(Accept(**accept)))
+    assert [type(e) for e in events(client)] == [Accept]
+    return client, server
+
+
+def frame(
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    fin: bool = True,
+    rsv: int = 0,
+    mask: bool = True,
+    length: int | None = None,
+    key: bytes | None = None,
+) -> bytes:
+    """A raw frame, built by hand so it can break every rule."""
+    n = len(payload) if length is None else length
+    first = (0x80 if fin else 0) | rsv | opcode
+    mask_bit = 0x80 if mask else 0
+    if n < 126:
+        header = bytes((first, mask_bit | n))
+    elif n < 0x10000:
+        header = struct.pack("!BBH", first, mask_bit | 126, n)
+    else:
+        header = struct.pack("!BBQ", first, mask_bit | 127, n)
+    if not mask:
+        return header + payload
+    key = os.urandom(4) if key is None else key
+    return header + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def server_open(**opts: Any) -> Connection:
+    """A server connection that has accepted a handshake."""
+    return pair(server_opts=opts)[1]
+
+
+def client_open(**opts: Any) -> Connection:
+    """A client connection whose handshake was accepted."""
+    return pair(client_opts=opts)[0]
