@@ -56,7 +56,9 @@ def test(pytest_args: list[str]) -> None:
     run(BIN / "ruff", "check", *CHECKED)
     run(BIN / "ruff", "format", "--check", *CHECKED)
     run(BIN / "mypy", "--strict", *CHECKED)
-    run(PYTHON, "-m", "pytest", "--cov", "--cov-report=term-missing", *pytest_args)
+    # A run of a subset (extra arguments) cannot reach the coverage bar.
+    threshold = ["--cov-fail-under=0"] if pytest_args else []
+    run(PYTHON, "-m", "pytest", "--cov", "--cov-report=term-missing", *threshold, *pytest_args)
 
 
 def demo() -> None:

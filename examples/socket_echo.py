@@ -39,7 +39,7 @@ def handle(sock: socket.socket, max_message_size: int | None) -> None:
                 if isinstance(event, Request):
                     sock.sendall(conn.send(Accept()))
                 elif isinstance(event, Message):
-                    sock.sendall(conn.send(Message(event.data, message_finished=event.message_finished)))
+                    sock.sendall(conn.send(event))  # send the same message back
             # Pongs, close replies and the close frame of a failed connection.
             sock.sendall(conn.data_to_send())
         close_politely(sock)

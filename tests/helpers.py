@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
-def echo_server(*args: str) -> Iterator[int]:
-    """Run examples/socket_echo.py on a free port, as a user would; yield the port."""
+def echo_server(*args: str, script: str = "socket_echo.py") -> Iterator[int]:
+    """Run an example echo server on a free port, as a user would; yield the port."""
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "examples" / "socket_echo.py"), "--port", "0", *args],
+        [sys.executable, str(ROOT / "examples" / script), "--port", "0", *args],
         stdout=subprocess.PIPE,
         text=True,
     )

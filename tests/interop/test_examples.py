@@ -22,6 +22,18 @@ def port() -> Iterator[int]:
         yield port
 
 
+@pytest.mark.parametrize("script", ["socket_echo.py", "asyncio_echo.py", "trio_echo.py"])
+def test_every_adapter_echoes_and_closes_cleanly(script: str) -> None:
+    with echo_server(script=script) as port, connect(f"ws://127.0.0.1:{port}/", max_size=None) as ws:
+        ws.send("text")
+        assert ws.recv() == "text"
+        ws.send(bytes(300_000))
+        assert ws.recv() == bytes(300_000)
+        ws.close(1001, "leaving")
+        assert ws.protocol.close_rcvd is not None
+        assert ws.protocol.close_rcvd.code == 1001
+
+
 def test_echo_server_echoes_each_type_to_a_websockets_client(port: int) -> None:
     with connect(f"ws://127.0.0.1:{port}/", max_size=None) as ws:
         ws.send("héllo")
