@@ -17,6 +17,7 @@ import threading
 
 from wsproto_lite import Connection, RemoteProtocolError, Role
 from wsproto_lite.events import Accept, Message, Reject, Request
+from wsproto_lite.extensions import PerMessageDeflate
 
 RECEIVE_SIZE = 65536
 #: How long to wait for the client's end of the stream after we closed ours.
@@ -25,7 +26,8 @@ LINGER_SECONDS = 2.0
 
 def handle(sock: socket.socket, max_message_size: int | None) -> None:
     """Serve one WebSocket connection until it is closed."""
-    conn = Connection(Role.SERVER, max_message_size=max_message_size)
+    # Compression is accepted when the client offers it (every browser does).
+    conn = Connection(Role.SERVER, max_message_size=max_message_size, extensions=[PerMessageDeflate()])
     with sock:
         while not conn.should_close_transport:
             data = sock.recv(RECEIVE_SIZE)

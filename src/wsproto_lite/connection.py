@@ -366,11 +366,17 @@ class Connection:
         handshake = self._handshake
         try:
             events = handshake.receive_data(data)
-        except RemoteProtocolError:
-            if self._client:
-                self._state = ConnectionState.CLOSED
-                self._close_now = True
-            raise
+        except RemoteProtocolError as error:
+            if not self._client:
+                raise
+            self._state = ConnectionState.CLOSED
+            self._close_now = True
+            if error.code != 1010:
+                raise
+            # A valid 101 with extensions we cannot accept: the server thinks
+            # the connection is open, so fail it with a close frame (1010).
+            self._out.append(encode_frame(CLOSE, encode_close(1010, ""), mask=True))
+            events = [Close(1010, error.reason)]
         for event in events:
             self._events.append(event)
             if isinstance(event, Accept):

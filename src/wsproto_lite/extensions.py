@@ -1,4 +1,5 @@
-"""The extension interface of RFC 6455, section 9.
+"""Extensions: the interface of RFC 6455, section 9, and permessage-deflate
+(RFC 7692).
 
 An :class:`Extension` is configuration: immutable and reusable, it offers
 itself (client), answers an offer (server) and checks the answer (client).
@@ -9,8 +10,14 @@ the payloads of data messages.
 
 from __future__ import annotations
 
+import zlib
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import ClassVar
+
+from .errors import RemoteProtocolError
+
+RSV1 = 0x40
 
 #: Parameters of one extension in a ``Sec-WebSocket-Extensions`` header:
 #: name and value (``None`` for a parameter without a value), in order.
@@ -62,3 +69,243 @@ class Extension(ABC):
     def finalize(self, params: Params) -> ExtensionSession:
         """Client: check the server's response and return the session.  Raise
         ``RemoteProtocolError`` (code 1010) for a response it cannot honour."""
+
+
+# -- permessage-deflate (RFC 7692) ----------------------------------------------
+
+_TAIL = b"\x00\x00\xff\xff"
+_WINDOW_BITS = range(8, 16)
+_PARAMS = frozenset(
+    (
+        "server_no_context_takeover",
+        "client_no_context_takeover",
+        "server_max_window_bits",
+        "client_max_window_bits",
+    )
+)
+
+
+def _check_bits(name: str, value: int | None) -> None:
+    if value is not None and value not in _WINDOW_BITS:
+        raise ValueError(f"{name} must be from 8 to 15, not {value}")
+
+
+def _parse_deflate_params(params: Params) -> dict[str, int | None] | None:
+    """The parameters of an offer or response (7.1), or ``None`` when one is
+    unknown, repeated or out of range (section 7, item 7: decline or fail)."""
+    seen: dict[str, int | None] = {}
+    for name, value in params:
+        if name not in _PARAMS or name in seen:
+            return None
+        if name.endswith("context_takeover"):
+            if value is not None:
+                return None
+            seen[name] = None
+        elif value is None:
+            # Only client_max_window_bits may come without a value, in an offer.
+            if name != "client_max_window_bits":
+                return None
+            seen[name] = None
+        else:
+            if not (value.isdigit() and value[0] != "0" and int(value) in _WINDOW_BITS):
+                return None
+            seen[name] = int(value)
+    return seen
+
+
+@dataclass(frozen=True)
+class PerMessageDeflate(Extension):
+    """permessage-deflate (RFC 7692): what to offer (client) or accept (server).
+
+    The four negotiation parameters mean, from each side:
+
+    * ``server_no_context_takeover``: the server compresses each message on
+      its own (a client requests it; a server always does it when set).
+    * ``client_no_context_takeover``: the same for the client's messages (a
+      client promises it; a server requests it).
+    * ``server_max_window_bits`` (8 to 15): the largest LZ77 window the
+      server compresses with (a client requests it; a server uses it).
+    * ``client_max_window_bits`` (8 to 15): the same for the client.  A client
+      without a value still offers the parameter without one, telling the
+      server it may limit the client's window.
+
+    ``compress_level`` (0 to 9, or -1 for zlib's default) and ``mem_level`` (1
+    to 9) tune zlib's compressor.  Memory per connection, as zlib documents
+    it: compressing takes about ``2**(window_bits + 2) + 2**(mem_level + 9)``
+    bytes, decompressing ``2**window_bits`` plus about 7 KiB; both are
+    allocated when first needed and released when the connection closes.
+    A window of 8 bits cannot be produced by zlib: when it is negotiated for
+    this side's messages, they are sent uncompressed, which the RFC allows.
+    """
+
+    name: ClassVar[str] = "permessage-deflate"
+
+    server_no_context_takeover: bool = False
+    client_no_context_takeover: bool = False
+    server_max_window_bits: int | None = None
+    client_max_window_bits: int | None = None
+    compress_level: int = zlib.Z_DEFAULT_COMPRESSION
+    mem_level: int = 8
+
+    def __post_init__(self) -> None:
+        _check_bits("server_max_window_bits", self.server_max_window_bits)
+        _check_bits("client_max_window_bits", self.client_max_window_bits)
+        if self.compress_level not in range(-1, 10):
+            raise ValueError(f"compress_level must be from -1 to 9, not {self.compress_level}")
+        if self.mem_level not in range(1, 10):
+            raise ValueError(f"mem_level must be from 1 to 9, not {self.mem_level}")
+
+    def offer(self) -> str:
+        params = []
+        if self.server_no_context_takeover:
+            params.append("server_no_context_takeover")
+        if self.client_no_context_takeover:
+            params.append("client_no_context_takeover")
+        if self.server_max_window_bits is not None:
+            params.append(f"server_max_window_bits={self.server_max_window_bits}")
+        if self.client_max_window_bits is None:
+            params.append("client_max_window_bits")
+        else:
+            params.append(f"client_max_window_bits={self.client_max_window_bits}")
+        return "; ".join(params)
+
+    def accept(self, params: Params) -> tuple[str, ExtensionSession] | None:
+        """Server side (7.1): accept an offer or decline it (``None``)."""
+        offer = _parse_deflate_params(params)
+        if offer is None:
+            return None
+        response = []
+        # 7.1.1: no context takeover for either side, when asked or wanted.
+        server_nct = self.server_no_context_takeover or "server_no_context_takeover" in offer
+        client_nct = self.client_no_context_takeover or "client_no_context_takeover" in offer
+        if server_nct:
+            response.append("server_no_context_takeover")
+        if client_nct:
+            response.append("client_no_context_takeover")
+        # 7.1.2.1: our window, at most what the client asked for.
+        server_bits = _smallest(offer.get("server_max_window_bits"), self.server_max_window_bits)
+        if "server_max_window_bits" in offer:
+            response.append(f"server_max_window_bits={server_bits}")
+        # 7.1.2.2: the client's window may be limited only if the client offered the parameter.
+        client_bits = 15
+        if "client_max_window_bits" in offer:
+            client_bits = _smallest(offer["client_max_window_bits"], self.client_max_window_bits)
+            if client_bits < 15 or offer["client_max_window_bits"] is not None:
+                response.append(f"client_max_window_bits={client_bits}")
+        session = DeflateSession(
+            self,
+            send_no_context_takeover=server_nct,
+            receive_no_context_takeover=client_nct,
+            send_window_bits=server_bits,
+            receive_window_bits=client_bits,
+        )
+        return "; ".join(response), session
+
+    def finalize(self, params: Params) -> ExtensionSession:
+        """Client side (7.1): check the server's response."""
+        response = _parse_deflate_params(params)
+        if response is None or (
+            "client_max_window_bits" in response and response["client_max_window_bits"] is None
+        ):
+            raise RemoteProtocolError(f"invalid permessage-deflate response {params}", code=1010)
+        # 7.1.2: the server may lower a window we named, never raise it.
+        for name in ("client_max_window_bits", "server_max_window_bits"):
+            got, asked = response.get(name), getattr(self, name)
+            if got is not None and asked is not None and got > asked:
+                raise RemoteProtocolError(
+                    f"the server set {name}={got}, above the offered {asked}", code=1010
+                )
+        client_bits = response.get("client_max_window_bits")
+        server_bits = response.get("server_max_window_bits")
+        return DeflateSession(
+            self,
+            send_no_context_takeover=self.client_no_context_takeover
+            or "client_no_context_takeover" in response,
+            receive_no_context_takeover="server_no_context_takeover" in response,
+            send_window_bits=_smallest(client_bits, self.client_max_window_bits),
+            receive_window_bits=server_bits or 15,
+        )
+
+
+def _smallest(*bits: int | None) -> int:
+    return min((b for b in bits if b is not None), default=15)
+
+
+class DeflateSession(ExtensionSession):
+    """permessage-deflate on one connection: the negotiated parameters and
+    the zlib state, allocated when first needed and released on close."""
+
+    rsv = RSV1
+
+    def __init__(
+        self,
+        config: PerMessageDeflate,
+        *,
+        send_no_context_takeover: bool,
+        receive_no_context_takeover: bool,
+        send_window_bits: int,
+        receive_window_bits: int,
+    ) -> None:
+        self.config = config
+        self.send_no_context_takeover = send_no_context_takeover
+        self.receive_no_context_takeover = receive_no_context_takeover
+        self.send_window_bits = send_window_bits
+        self.receive_window_bits = receive_window_bits
+        self._deflater: zlib._Compress | None = None
+        self._inflater: zlib._Decompress | None = None
+        self._compressing = False
+
+    def __repr__(self) -> str:
+        return (
+            f"DeflateSession(send_no_context_takeover={self.send_no_context_takeover}, "
+            f"receive_no_context_takeover={self.receive_no_context_takeover}, "
+            f"send_window_bits={self.send_window_bits}, receive_window_bits={self.receive_window_bits})"
+        )
+
+    def decode(self, payload: bytes, *, fin: bool, limit: int | None) -> bytes:
+        """Inflate a piece of a compressed message (7.2.2), at most ``limit + 1`` bytes."""
+        inflater = self._inflater
+        if inflater is None:
+            inflater = self._inflater = zlib.decompressobj(wbits=-self.receive_window_bits)
+        if fin:
+            payload += _TAIL
+        try:
+            if limit is None:
+                data = inflater.decompress(payload)
+            else:
+                data = inflater.decompress(payload, limit + 1)
+                if len(data) > limit:
+                    raise RemoteProtocolError(
+                        "compressed message inflates past the message size limit", code=1009
+                    )
+        except zlib.error as error:
+            raise RemoteProtocolError(f"invalid compressed data: {error}", code=1007) from None
+        # A block with BFINAL set ends the DEFLATE stream (7.2.3.4): the
+        # next message starts a new one.
+        if fin and (self.receive_no_context_takeover or inflater.eof):
+            self._inflater = None
+        return data
+
+    def encode(self, payload: bytes, *, first: bool, fin: bool) -> tuple[bytes, int]:
+        """Deflate a piece of an outgoing message (7.2.1); RSV1 on its first frame."""
+        if first:
+            # zlib cannot keep to an 8-bit window: such messages go uncompressed.
+            self._compressing = self.send_window_bits > 8
+        if not self._compressing:
+            return payload, 0
+        deflater = self._deflater
+        if deflater is None:
+            deflater = self._deflater = zlib.compressobj(
+                self.config.compress_level, zlib.DEFLATED, -self.send_window_bits, self.config.mem_level
+            )
+        data = deflater.compress(payload) + deflater.flush(zlib.Z_SYNC_FLUSH)
+        if fin:
+            if data.endswith(_TAIL):
+                data = data[:-4]
+            if self.send_no_context_takeover:
+                self._deflater = None
+        return data, RSV1 if first else 0
+
+    def close(self) -> None:
+        self._deflater = None
+        self._inflater = None

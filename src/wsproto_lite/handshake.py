@@ -81,6 +81,8 @@ def parse_extension(element: str) -> tuple[str, Params]:
     name, *raw_params = (part.strip() for part in element.split(";"))
     params: Params = []
     for raw in raw_params:
+        if not raw:
+            continue  # "name;" or "a;;b"
         key, eq, value = raw.partition("=")
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] == '"':
