@@ -4,6 +4,9 @@
     python3 dev.py demo    run the demo (the echo server of examples/socket_echo.py)
     python3 dev.py test    run every check: ruff, mypy --strict, and pytest with
                            branch coverage and the Autobahn conformance runs
+    python3 dev.py bench   the benchmark against wsproto and websockets
+                           (--quick for a smoke run, --write to update
+                           docs/performance.md)
 
 Both create ``.venv`` on first use and install the project and its
 development dependencies into it (again whenever pyproject.toml changes).
@@ -17,6 +20,7 @@ import hashlib
 import subprocess
 import sys
 import venv
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -66,13 +70,22 @@ def demo() -> None:
     run(PYTHON, ROOT / "examples" / "socket_echo.py")
 
 
+def bench(args: list[str]) -> None:
+    run(PYTHON, ROOT / "benchmarks" / "run.py", *args)
+
+
 def main() -> None:
     command, *rest = sys.argv[1:] or ["help"]
-    if command not in ("test", "demo"):
+    commands: dict[str, Callable[[], None]] = {
+        "test": lambda: test(rest),
+        "demo": demo,
+        "bench": lambda: bench(rest),
+    }
+    if command not in commands:
         sys.exit(__doc__)
     ensure_venv()
     try:
-        test(rest) if command == "test" else demo()
+        commands[command]()
     except subprocess.CalledProcessError as error:
         sys.exit(error.returncode)
     except KeyboardInterrupt:

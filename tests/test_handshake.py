@@ -397,9 +397,22 @@ def test_server_cannot_send_request() -> None:
         Connection(Role.SERVER).send(Request(host="h", target="/"))
 
 
-def test_invalid_header_in_request_is_local_error() -> None:
-    with pytest.raises(LocalProtocolError, match="cannot send this Request"):
-        Connection(Role.CLIENT).send(Request(host="h", target="/", extra_headers=[("Bad Name", "x")]))
+@pytest.mark.parametrize(
+    "request_",
+    [
+        Request(host="h", target="/", extra_headers=[("Bad Name", "x")]),
+        Request(host="h", target="/", extra_headers=[("X-Evil", "a\r\nInjected: yes")]),
+        Request(host="h\r\nInjected: yes", target="/"),
+        Request(host="h", target="/a b"),
+        Request(host="h", target="/\r\n"),
+        Request(host="h", target="/ü"),
+        Request(host="h", target=""),
+    ],
+)
+def test_invalid_request_is_refused_before_anything_is_sent(request_: Request) -> None:
+    client = Connection(Role.CLIENT)
+    with pytest.raises(LocalProtocolError, match="cannot send"):
+        client.send(request_)
 
 
 def test_client_offers_only_extension_objects() -> None:
@@ -412,3 +425,32 @@ def test_9_1_extension_header_parsing() -> None:
         "permessage-deflate",
         [("client_max_window_bits", None), ("server_max_window_bits", "10")],
     )
+
+
+@pytest.mark.parametrize(
+    "header",
+    [("X-Evil", "a\r\nSet-Cookie: x=y"), ("Bad Name", "v"), ("X-Nul", "a\x00b"), ("X-Space", " padded")],
+)
+def test_accept_refuses_headers_that_could_inject(header: tuple[str, str]) -> None:
+    server = Connection(Role.SERVER)
+    server.receive_data(raw_request())
+    events(server)
+    with pytest.raises(LocalProtocolError, match="invalid header"):
+        server.send(Accept(extra_headers=[header]))
+    assert server.state is ConnectionState.CONNECTING
+
+
+def test_accept_with_valid_extra_headers_and_non_ascii_host() -> None:
+    client = Connection(Role.CLIENT)
+    data = client.send(Request(host="bücher.example", target="/"))
+    assert b"Host: xn--bcher-kva.example\r\n" in data
+    server = Connection(Role.SERVER)
+    server.receive_data(data)
+    events(server)
+    response = server.send(Accept(extra_headers=[("X-Served-By", "node 1"), (b"X-Empty", b"")]))
+    assert b"X-Served-By: node 1\r\n" in response
+    assert b"X-Empty: \r\n" in response
+    client.receive_data(response)
+    (accept,) = events(client)
+    assert isinstance(accept, Accept)
+    assert (b"x-served-by", b"node 1") in accept.extra_headers

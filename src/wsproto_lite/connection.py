@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import codecs
 import enum
-from collections import deque
+import os
 from collections.abc import Iterator, Sequence
 
 from .errors import LocalProtocolError, RemoteProtocolError
@@ -60,8 +60,11 @@ from .frames import (
     NO_STATUS,
     PING,
     PONG,
+    REPEAT_KEY,
     RSV_BITS,
+    SMALL_HEADERS,
     TEXT,
+    TRUNCATE,
     apply_mask,
     decode_close,
     encode_close,
@@ -72,6 +75,12 @@ from .handshake import ClientHandshake, ServerHandshake
 __all__ = ["Connection", "ConnectionState", "Role"]
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+
+# Building a Message through its slots skips the frozen dataclass's
+# __init__, which costs more than the rest of a small frame's decoding.
+_new = object.__new__
+_set_data = Message.__dict__["data"].__set__
+_set_finished = Message.__dict__["message_finished"].__set__
 
 
 class Role(enum.Enum):
@@ -117,6 +126,39 @@ class Connection:
         ``Accept`` names none (for example ``[PerMessageDeflate()]``).
     """
 
+    __slots__ = (
+        "_client",
+        "_close_now",
+        "_decoder",
+        "_eof",
+        "_events",
+        "_handshake",
+        "_inbuf",
+        "_msg_opcode",
+        "_msg_parts",
+        "_msg_rsv",
+        "_msg_size",
+        "_out",
+        "_partial",
+        "_partial_fin",
+        "_partial_key",
+        "_partial_opcode",
+        "_partial_rsv",
+        "_pos",
+        "_request_sent",
+        "_rsv_allowed",
+        "_send_opcode",
+        "_sessions",
+        "_state",
+        "_supported",
+        "auto_reply",
+        "max_frame_size",
+        "max_message_size",
+        "role",
+        "stream_messages",
+        "subprotocol",
+    )
+
     def __init__(
         self,
         role: Role,
@@ -135,13 +177,13 @@ class Connection:
         self.stream_messages = stream_messages
         self._supported = tuple(extensions)
         self._client = role is Role.CLIENT
-        self._handshake: ClientHandshake | ServerHandshake = (
+        self._handshake: ClientHandshake | ServerHandshake | None = (
             ClientHandshake(max_handshake_size) if self._client else ServerHandshake(max_handshake_size)
         )
         self._state = ConnectionState.CONNECTING
         self._request_sent = False
         self._close_now = False
-        self._events: deque[Event] = deque()
+        self._events: list[Event] = []  # handshake events, waiting for events()
         self._out: list[bytes] = []
         self._inbuf = bytearray()
         self._pos = 0  # where the next frame starts in _inbuf
@@ -164,7 +206,7 @@ class Connection:
         self._msg_parts: list[bytes] | list[str] = []
         self._msg_size = 0
         self._msg_rsv = 0
-        self._decoder = _Utf8Decoder()
+        self._decoder: codecs.IncrementalDecoder | None = None  # made for the first fragmented text
         # The opcode of the message being sent in fragments (0 for none).
         self._send_opcode = 0
 
@@ -205,16 +247,64 @@ class Connection:
         """
         queued = self._events
         while queued:
-            yield queued.popleft()
+            yield queued.pop(0)
         buf = self._inbuf
         expect_mask = 0 if self._client else 0x80
         max_message = self.max_message_size
+        # Whole frames of at most 125 bytes with no limit below that, in
+        # whole-message mode, take the fast path below.
+        head = 6 if expect_mask else 2
+        fast = (
+            not self.stream_messages
+            and (max_message is None or max_message >= MAX_CONTROL_PAYLOAD)
+            and (self.max_frame_size is None or self.max_frame_size >= MAX_CONTROL_PAYLOAD)
+        )
         # The state is checked again after every event: the caller may have
         # sent a Close in between.
         while self._state in _RECEIVING:
             pos = self._pos
             end = len(buf)
             event: Event | None
+            # The fast path: an unfragmented, uncompressed text or binary
+            # frame of at most 125 bytes, whole in the buffer, while no
+            # fragmented message is open.  Everything else, errors included,
+            # goes the general way below.
+            if fast and end - pos >= head and not self._partial and not self._msg_opcode:
+                first = buf[pos]
+                second = buf[pos + 1]
+                length = second & 0x7F
+                stop = pos + head + length
+                if (
+                    (first == 0x81 or first == 0x82)
+                    and (second & 0x80) == expect_mask
+                    and length < 126
+                    and stop <= end
+                ):
+                    if expect_mask:
+                        payload = (
+                            (
+                                int.from_bytes(buf[pos + 6 : stop], "little")
+                                ^ int.from_bytes(buf[pos + 2 : pos + 6], "little") * REPEAT_KEY[length]
+                            )
+                            & TRUNCATE[length]
+                        ).to_bytes(length, "little")
+                    else:
+                        payload = bytes(buf[pos + 2 : stop])
+                    data: str | bytes = payload
+                    if first == 0x81:
+                        try:
+                            data = payload.decode("utf-8")
+                        except UnicodeDecodeError:
+                            yield self._fail(
+                                RemoteProtocolError("text message is not valid UTF-8 (8.1)", code=1007)
+                            )
+                            break
+                    self._pos = stop
+                    message = _new(Message)
+                    _set_data(message, data)
+                    _set_finished(message, True)
+                    yield message
+                    continue
             try:
                 if self._partial:
                     # The rest of a data frame whose header was read.
@@ -364,6 +454,7 @@ class Connection:
 
     def _receive_handshake(self, data: bytes) -> None:
         handshake = self._handshake
+        assert handshake is not None
         try:
             events = handshake.receive_data(data)
         except RemoteProtocolError as error:
@@ -391,6 +482,7 @@ class Connection:
     def _open(self, subprotocol: str | None, sessions: list[ExtensionSession], trailing: bytes) -> None:
         """The handshake succeeded; frames that came with it wait for events()."""
         self._state = ConnectionState.OPEN
+        self._handshake = None  # h11's state is not needed any more
         self.subprotocol = subprotocol
         self._sessions = tuple(sessions)
         for session in sessions:
@@ -459,7 +551,11 @@ class Connection:
             self._msg_rsv = rsv
             self._msg_size = 0
             self._msg_parts = []
-            self._decoder.reset()
+            if opcode == TEXT:
+                if self._decoder is None:
+                    self._decoder = _Utf8Decoder()
+                else:
+                    self._decoder.reset()
         if self._msg_rsv:
             limit = None if self.max_message_size is None else self.max_message_size - self._msg_size
             for session in self._sessions:
@@ -469,6 +565,7 @@ class Connection:
         piece: str | bytes = payload
         if self._msg_opcode == TEXT:
             decoder = self._decoder
+            assert decoder is not None
             try:
                 piece = decoder.decode(payload, fin)
             except UnicodeDecodeError:
@@ -563,6 +660,16 @@ class Connection:
         else:
             frame_opcode = opcode
         fin = event.message_finished
+        n = len(payload)
+        if n < 126 and fin and not self._send_opcode and not self._sessions:
+            # The common case: a small unfragmented, uncompressed message.
+            if self._client:
+                key = os.urandom(4)
+                masked = (
+                    int.from_bytes(payload, "little") ^ int.from_bytes(key, "little") * REPEAT_KEY[n]
+                ) & TRUNCATE[n]
+                return SMALL_HEADERS[opcode | 0x80][n + 0x80] + key + masked.to_bytes(n, "little")
+            return SMALL_HEADERS[opcode | 0x80][n] + payload
         rsv = 0
         for session in self._sessions:
             payload, bits = session.encode(payload, first=not self._send_opcode, fin=fin)
@@ -594,9 +701,9 @@ class Connection:
         return encode_frame(CLOSE, payload, mask=self._client)
 
     def _send_handshake(self, event: Event) -> bytes:
-        handshake = self._handshake
         state = self._state
-        if isinstance(handshake, ClientHandshake):
+        handshake = self._handshake
+        if self._client:
             if not isinstance(event, Request):
                 raise LocalProtocolError(
                     f"a client cannot send {type(event).__name__}; it starts with Request "
@@ -604,6 +711,7 @@ class Connection:
                 )
             if self._request_sent:
                 raise LocalProtocolError("the Request was already sent; a connection has one handshake")
+            assert isinstance(handshake, ClientHandshake)
             self._request_sent = True
             return handshake.send_request(event)
         if isinstance(event, Request):
@@ -614,6 +722,7 @@ class Connection:
             raise LocalProtocolError(
                 f"cannot send {type(event).__name__} in state {state.name}: the handshake is over"
             )
+        assert isinstance(handshake, ServerHandshake)
         if isinstance(event, Accept):
             data, sessions = handshake.accept(event, self._supported)
             self._open(event.subprotocol, sessions, handshake.trailing)

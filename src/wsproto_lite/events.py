@@ -36,11 +36,12 @@ __all__ = [
 Header = tuple[bytes | str, bytes | str]
 
 
-def _freeze(obj: object, name: str) -> None:
-    """Turn a list given for a sequence field into a tuple."""
-    value = getattr(obj, name)
-    if not isinstance(value, tuple):
-        object.__setattr__(obj, name, tuple(value))
+def _freeze(obj: object, *names: str) -> None:
+    """Turn the lists given for sequence fields into tuples."""
+    for name in names:
+        value = getattr(obj, name)
+        if type(value) is not tuple:
+            object.__setattr__(obj, name, tuple(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +72,7 @@ class Request:
     headers: Sequence[tuple[bytes, bytes]] = ()
 
     def __post_init__(self) -> None:
-        for name in ("subprotocols", "extensions", "extra_headers", "headers"):
-            _freeze(self, name)
+        _freeze(self, "subprotocols", "extensions", "extra_headers", "headers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +92,7 @@ class Accept:
     extra_headers: Sequence[Header] = ()
 
     def __post_init__(self) -> None:
-        _freeze(self, "extensions")
-        _freeze(self, "extra_headers")
+        _freeze(self, "extensions", "extra_headers")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Sequence
 
 import h11
@@ -49,12 +50,10 @@ def accept_token(key: bytes) -> bytes:
     return base64.b64encode(hashlib.sha1(key + _GUID).digest())
 
 
-def _values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
-    return [value for key, value in headers if key == name]
-
-
 def _split_commas(text: str) -> list[str]:
     """Split a header list at commas that are not inside a quoted string."""
+    if '"' not in text:
+        return [item for item in (part.strip() for part in text.split(",")) if item]
     items: list[str] = []
     start = 0
     quoted = False
@@ -68,12 +67,36 @@ def _split_commas(text: str) -> list[str]:
     return [item.strip() for item in items if item.strip()]
 
 
-def _tokens(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[str]:
+Fields = dict[bytes, list[bytes]]
+
+
+def _lower(headers: h11._headers.Headers) -> tuple[tuple[bytes, bytes], ...]:
+    """h11's headers with lower-case names (faster than iterating them)."""
+    return tuple((name.lower(), value) for name, value in headers.raw_items())
+
+
+def _fields(headers: Iterable[tuple[bytes, bytes]]) -> Fields:
+    """Every header's values by lower-case name, in one pass."""
+    fields: Fields = {}
+    for name, value in headers:
+        if name in fields:
+            fields[name].append(value)
+        else:
+            fields[name] = [value]
+    return fields
+
+
+def _tokens(fields: Fields, name: bytes) -> list[str]:
     """The elements of a comma-separated header, over all its lines."""
     out: list[str] = []
-    for value in _values(headers, name):
+    for value in fields.get(name, ()):
         out.extend(_split_commas(value.decode("latin-1")))
     return out
+
+
+def _has_token(fields: Fields, name: bytes, token: str) -> bool:
+    """Whether a comma-separated header holds ``token``, in any case."""
+    return any(item.lower() == token for item in _tokens(fields, name))
 
 
 def parse_extension(element: str) -> tuple[str, Params]:
@@ -106,6 +129,34 @@ def _encode(headers: Iterable[Header]) -> list[tuple[bytes, bytes]]:
     ]
 
 
+#: What h11 accepts in a header name (a token) and value (visible
+#: characters, with spaces and tabs only inside): no CR, LF or NUL, so no
+#: header can be injected.
+_NAME = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?")
+
+
+def _header_line(name: bytes, value: bytes) -> bytes:
+    """``name: value\\r\\n``, refusing what would not be a valid header."""
+    if not _NAME.fullmatch(name) or not _VALUE.fullmatch(value):
+        raise LocalProtocolError(
+            f"cannot send invalid header {name!r}: {value!r}; names are tokens, values have no CR or LF"
+        )
+    return name + b": " + value + b"\r\n"
+
+
+#: A request target as RFC 9112 allows it: visible ASCII, no spaces.
+_TARGET = re.compile(rb"[\x21-\x7e]+")
+
+#: What the client's h11 connection is told it sent (see send_request).
+_PRIMER = h11.Request(
+    method=b"GET",
+    target=b"/",
+    headers=[(b"Host", b"x"), (b"Connection", b"Upgrade"), (b"Upgrade", b"websocket")],
+)
+_END = h11.EndOfMessage()
+
+
 def _wrap(error: h11.ProtocolError) -> RemoteProtocolError:
     status = error.error_status_hint
     return RemoteProtocolError(f"invalid HTTP handshake: {error}", status_code=status)
@@ -126,19 +177,15 @@ class ServerHandshake:
         and headers to answer with when it is not a valid WebSocket request."""
         self._h11.receive_data(data)
         try:
-            while True:
-                event = self._h11.next_event()
-                if isinstance(event, h11.Request):
-                    self._check(event)
-                elif event is h11.PAUSED or isinstance(event, h11.EndOfMessage):
-                    if self.request is None:  # pragma: no cover - h11 pauses only after a request
-                        return []
-                    self.trailing = self._h11.trailing_data[0]
-                    return [self.request]
-                elif event is h11.NEED_DATA:
-                    return []
-                else:
-                    raise RemoteProtocolError("a WebSocket request has no body", status_code=400)
+            event = self._h11.next_event()
+            if isinstance(event, h11.Request):
+                self._check(event)
+                assert self.request is not None
+                # A request without a body ends with its head: what follows
+                # is already WebSocket data.
+                self.trailing = bytes(self._h11.trailing_data[0])
+                return [self.request]
+            return []  # NEED_DATA: the head is not complete yet
         except h11.RemoteProtocolError as error:
             self.failed = True
             raise _wrap(error) from None
@@ -148,85 +195,94 @@ class ServerHandshake:
 
     def _check(self, request: h11.Request) -> None:
         """The checks of section 4.2.1, each with the status to answer."""
-        headers = list(request.headers)
+        headers = _lower(request.headers)
+        fields = _fields(headers)
         if request.method != b"GET":
             raise RemoteProtocolError(
                 "a WebSocket handshake must use GET", status_code=405, headers=[(b"Allow", b"GET")]
             )
         if request.http_version != b"1.1":
             raise RemoteProtocolError("a WebSocket handshake needs HTTP/1.1", status_code=400)
-        if _values(headers, b"content-length") not in ([], [b"0"]) or _values(headers, b"transfer-encoding"):
+        if fields.get(b"content-length", [b"0"]) != [b"0"] or b"transfer-encoding" in fields:
             raise RemoteProtocolError("a WebSocket request has no body", status_code=400)
-        if "websocket" not in (t.lower() for t in _tokens(headers, b"upgrade")):
+        if fields.get(b"upgrade") != [b"websocket"] and not _has_token(fields, b"upgrade", "websocket"):
             raise RemoteProtocolError(
                 "missing 'Upgrade: websocket'", status_code=426, headers=_UPGRADE_REQUIRED
             )
-        if "upgrade" not in (t.lower() for t in _tokens(headers, b"connection")):
+        if fields.get(b"connection") != [b"Upgrade"] and not _has_token(fields, b"connection", "upgrade"):
             raise RemoteProtocolError("missing 'Connection: Upgrade'", status_code=400)
-        if _values(headers, b"sec-websocket-version") != [b"13"]:
+        if fields.get(b"sec-websocket-version") != [b"13"]:
             raise RemoteProtocolError(
                 "unsupported Sec-WebSocket-Version; this server speaks 13",
                 status_code=426,
                 headers=_UPGRADE_REQUIRED,
             )
-        keys = _values(headers, b"sec-websocket-key")
+        keys = fields.get(b"sec-websocket-key", ())
         try:
-            valid_key = len(keys) == 1 and len(base64.b64decode(keys[0], validate=True)) == 16
+            valid_key = len(keys) == 1 and len(binascii.a2b_base64(keys[0], strict_mode=True)) == 16
         except binascii.Error:
             valid_key = False
         if not valid_key:
             raise RemoteProtocolError("invalid Sec-WebSocket-Key", status_code=400)
-        self._key = keys[0].strip()
-        origin = _values(headers, b"origin")
+        self._key = keys[0]
+        origin = fields.get(b"origin")
         self.request = Request(
-            host=_values(headers, b"host")[0].decode("latin-1"),
-            target=request.target.decode("latin-1"),
-            subprotocols=_tokens(headers, b"sec-websocket-protocol"),
-            extensions=_tokens(headers, b"sec-websocket-extensions"),
-            extra_headers=[(k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS],
+            fields[b"host"][0].decode("latin-1"),
+            request.target.decode("latin-1"),
+            subprotocols=tuple(_tokens(fields, b"sec-websocket-protocol"))
+            if b"sec-websocket-protocol" in fields
+            else (),
+            extensions=tuple(_tokens(fields, b"sec-websocket-extensions"))
+            if b"sec-websocket-extensions" in fields
+            else (),
+            extra_headers=tuple((k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS),
             origin=origin[0].decode("latin-1") if origin else None,
             headers=headers,
         )
 
     def accept(self, event: Accept, supported: Sequence[Extension]) -> tuple[bytes, list[ExtensionSession]]:
-        """The 101 response (4.2.2), and the sessions of the accepted extensions."""
+        """The 101 response (4.2.2), and the sessions of the accepted extensions.
+
+        The response is written here rather than by h11: it has a fixed
+        form, and the caller's extra headers are checked as h11 would.
+        """
         request = self.request
         if request is None or self.failed:
             raise LocalProtocolError(
                 "no valid Request has been received, so there is nothing to Accept; "
                 "answer an invalid request with Reject"
             )
-        if event.subprotocol is not None and event.subprotocol not in request.subprotocols:
-            raise LocalProtocolError(
-                f"subprotocol {event.subprotocol!r} was not offered by the client; "
-                f"choose one of {list(request.subprotocols)} or None"
-            )
-        headers = [
-            (b"Upgrade", b"websocket"),
-            (b"Connection", b"Upgrade"),
-            (b"Sec-WebSocket-Accept", accept_token(self._key)),
+        lines = [
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept_token(self._key) + b"\r\n"
         ]
         if event.subprotocol is not None:
-            headers.append((b"Sec-WebSocket-Protocol", event.subprotocol.encode("latin-1")))
-        accepted: list[str] = []
+            if event.subprotocol not in request.subprotocols:
+                raise LocalProtocolError(
+                    f"subprotocol {event.subprotocol!r} was not offered by the client; "
+                    f"choose one of {list(request.subprotocols)} or None"
+                )
+            lines.append(b"Sec-WebSocket-Protocol: " + event.subprotocol.encode("latin-1") + b"\r\n")
         sessions: list[ExtensionSession] = []
-        remaining = list(event.extensions or supported)
-        for offer in request.extensions:
-            assert isinstance(offer, str)
-            name, params = parse_extension(offer)
-            for ext in remaining:
-                if ext.name == name:
-                    answer = ext.accept(params)
-                    if answer is not None:
-                        accepted.append(_header_value(name, answer[0]))
-                        sessions.append(answer[1])
-                        remaining.remove(ext)
-                    break
-        if accepted:
-            headers.append((b"Sec-WebSocket-Extensions", ", ".join(accepted).encode("latin-1")))
-        headers.extend(_encode(event.extra_headers))
-        response = h11.InformationalResponse(status_code=101, headers=headers, reason=b"Switching Protocols")
-        return self._h11.send(response) or b"", sessions
+        if request.extensions:
+            accepted: list[str] = []
+            remaining = list(event.extensions or supported)
+            for offer in request.extensions:
+                assert isinstance(offer, str)
+                name, params = parse_extension(offer)
+                for ext in remaining:
+                    if ext.name == name:
+                        answer = ext.accept(params)
+                        if answer is not None:
+                            accepted.append(_header_value(name, answer[0]))
+                            sessions.append(answer[1])
+                            remaining.remove(ext)
+                        break
+            if accepted:
+                lines.append(b"Sec-WebSocket-Extensions: " + ", ".join(accepted).encode("latin-1") + b"\r\n")
+        lines.extend(_header_line(key, value) for key, value in _encode(event.extra_headers))
+        lines.append(b"\r\n")
+        return b"".join(lines), sessions
 
     def reject(self, event: Reject) -> bytes:
         """An HTTP response that refuses the handshake."""
@@ -273,33 +329,44 @@ class ClientHandshake:
         self.trailing = b""
 
     def send_request(self, event: Request) -> bytes:
-        """The opening request (4.1), with a fresh random key."""
+        """The opening request (4.1), with a fresh random key.
+
+        The request is written here, its caller-given headers checked as
+        h11 checks them; h11 then only needs to know that a GET proposing
+        an upgrade went out, to parse the response in the right state: the
+        reusable _PRIMER event tells it so, at a third of the cost of having
+        it write the real request.
+        """
         self.request = event
-        self._key = base64.b64encode(os.urandom(16))
-        headers = [
-            (b"Host", event.host.encode("idna")),
-            (b"Upgrade", b"websocket"),
-            (b"Connection", b"Upgrade"),
-            (b"Sec-WebSocket-Key", self._key),
-            (b"Sec-WebSocket-Version", b"13"),
+        self._key = key = base64.b64encode(os.urandom(16))
+        host = event.host.encode("ascii") if event.host.isascii() else event.host.encode("idna")
+        target = event.target.encode("ascii") if event.target.isascii() else b""
+        if not _TARGET.fullmatch(target):
+            raise LocalProtocolError(f"cannot send this Request: invalid target {event.target!r}")
+        lines = [
+            b"GET " + target + b" HTTP/1.1\r\n",
+            _header_line(b"Host", host),
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key,
+            b"\r\nSec-WebSocket-Version: 13\r\n",
         ]
         if event.subprotocols:
-            headers.append((b"Sec-WebSocket-Protocol", ", ".join(event.subprotocols).encode("latin-1")))
+            lines.append(
+                _header_line(b"Sec-WebSocket-Protocol", ", ".join(event.subprotocols).encode("latin-1"))
+            )
         offers = []
         for ext in event.extensions:
             if not isinstance(ext, Extension):
                 raise LocalProtocolError(f"a client offers extensions as Extension objects, not {ext!r}")
             offers.append(_header_value(ext.name, ext.offer()))
         if offers:
-            headers.append((b"Sec-WebSocket-Extensions", ", ".join(offers).encode("latin-1")))
+            lines.append(_header_line(b"Sec-WebSocket-Extensions", ", ".join(offers).encode("latin-1")))
         if event.origin is not None:
-            headers.append((b"Origin", event.origin.encode("latin-1")))
-        headers.extend(_encode(event.extra_headers))
-        try:
-            data = self._h11.send(h11.Request(method=b"GET", target=event.target, headers=headers))
-        except h11.LocalProtocolError as error:
-            raise LocalProtocolError(f"cannot send this Request: {error}") from None
-        return (data or b"") + (self._h11.send(h11.EndOfMessage()) or b"")
+            lines.append(_header_line(b"Origin", event.origin.encode("latin-1")))
+        lines.extend(_header_line(name, value) for name, value in _encode(event.extra_headers))
+        lines.append(b"\r\n")
+        self._h11.send(_PRIMER)
+        self._h11.send(_END)
+        return b"".join(lines)
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Parse the response: ``Accept``, or ``Reject`` and ``RejectData``."""
@@ -318,7 +385,7 @@ class ClientHandshake:
                         Reject(
                             event.status_code,
                             headers=list(event.headers),
-                            has_body=_values(event.headers, b"content-length") != [b"0"],
+                            has_body=_fields(event.headers).get(b"content-length") != [b"0"],
                         )
                     )
                 elif isinstance(event, h11.Data):
@@ -335,20 +402,21 @@ class ClientHandshake:
         """The client's checks of the 101 response (end of section 4.1)."""
         request = self.request
         assert request is not None
-        headers = list(response.headers)
-        if "websocket" not in (t.lower() for t in _tokens(headers, b"upgrade")):
+        headers = _lower(response.headers)
+        fields = _fields(headers)
+        if fields.get(b"upgrade") != [b"websocket"] and not _has_token(fields, b"upgrade", "websocket"):
             raise RemoteProtocolError("the response lacks 'Upgrade: websocket'")
-        if "upgrade" not in (t.lower() for t in _tokens(headers, b"connection")):
+        if fields.get(b"connection") != [b"Upgrade"] and not _has_token(fields, b"connection", "upgrade"):
             raise RemoteProtocolError("the response lacks 'Connection: Upgrade'")
-        if _values(headers, b"sec-websocket-accept") != [accept_token(self._key)]:
+        if fields.get(b"sec-websocket-accept") != [accept_token(self._key)]:
             raise RemoteProtocolError("wrong or missing Sec-WebSocket-Accept")
-        protocols = _tokens(headers, b"sec-websocket-protocol")
+        protocols = _tokens(fields, b"sec-websocket-protocol")
         if len(protocols) > 1 or (protocols and protocols[0] not in request.subprotocols):
             raise RemoteProtocolError(f"the server chose a subprotocol that was not offered: {protocols}")
         self.subprotocol = protocols[0] if protocols else None
         offered = {ext.name: ext for ext in request.extensions if isinstance(ext, Extension)}
         accepted: list[Extension] = []
-        for element in _tokens(headers, b"sec-websocket-extensions"):
+        for element in _tokens(fields, b"sec-websocket-extensions"):
             name, params = parse_extension(element)
             ext = offered.pop(name, None)
             if ext is None:

@@ -61,7 +61,7 @@ def server_role() -> list[Outcome]:
 
 async def _client_role() -> list[Outcome]:
     async with kosoku.run_fuzzingserver(exclude_cases=EXCLUDED, port=0) as server:
-        await asyncio.to_thread(autobahn_client.run, server.address, server.port)
+        await asyncio.to_thread(autobahn_client.run, server.address, server.port, PARALLEL)
         try:
             results = await asyncio.wait_for(server.get_result(), timeout=120)
         except kosoku.FailureError as failure:

@@ -8,6 +8,7 @@ type until the server closes, and ends the run with ``/updateReports``.
 from __future__ import annotations
 
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 from wsproto_lite import Connection, Role
 from wsproto_lite.events import Message, Ping, Request
@@ -47,12 +48,15 @@ def session(host: str, port: int, target: str) -> list[str | bytes]:
     return received
 
 
-def run(host: str, port: int) -> int:
-    """Run every case the server has; return how many there were."""
+def run(host: str, port: int, parallel: int = 1) -> int:
+    """Run every case the server has, ``parallel`` at a time; return how many
+    there were."""
     (count,) = session(host, port, "/getCaseCount")
     assert isinstance(count, str)
-    for case in range(1, int(count) + 1):
-        session(host, port, f"/runCase?case={case}&agent={AGENT}")
+    targets = [f"/runCase?case={case}&agent={AGENT}" for case in range(1, int(count) + 1)]
+    with ThreadPoolExecutor(parallel) as pool:
+        for _ in pool.map(lambda target: session(host, port, target), targets):
+            pass
     session(host, port, f"/updateReports?agent={AGENT}")
     return int(count)
 
@@ -60,4 +64,4 @@ def run(host: str, port: int) -> int:
 if __name__ == "__main__":
     import sys
 
-    print(run(sys.argv[1], int(sys.argv[2])), "cases")
+    print(run(sys.argv[1], int(sys.argv[2]), parallel=2), "cases")

@@ -1,0 +1,288 @@
+"""One driver per library, behind the same small interface, so that every
+workload runs the same way for each.
+
+Each driver opens connections in memory, feeds bytes, and reduces what the
+library reports to whole messages (text decoded to ``str``): what an
+application needs, whatever the library's own events are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+import websockets.frames
+import websockets.utils
+import wsproto
+import wsproto.events as wp
+import wsproto.extensions
+from websockets.client import ClientProtocol
+from websockets.extensions.permessage_deflate import (
+    ClientPerMessageDeflateFactory,
+    ServerPerMessageDeflateFactory,
+)
+from websockets.frames import Frame, Opcode
+from websockets.server import ServerProtocol
+from websockets.uri import parse_uri
+
+from wsproto_lite import Connection, Role
+from wsproto_lite import events as ev
+from wsproto_lite.extensions import PerMessageDeflate
+
+#: The zlib level every library compresses with (zlib's own default).
+LEVEL = 6
+_C_MASK = websockets.frames.apply_mask  # type: ignore[attr-defined]
+
+
+class Driver:
+    name: ClassVar[str]
+
+    def handshake(self) -> None:
+        raise NotImplementedError
+
+    def pair(self, deflate: bool = False) -> tuple[Any, Any]:
+        """An open (client, server) pair with no size limits."""
+        raise NotImplementedError
+
+    def receive(self, conn: Any, chunks: Iterable[bytes]) -> int:
+        """Feed ``chunks``; return how many whole messages came out."""
+        raise NotImplementedError
+
+    def send(self, conn: Any, message: str | bytes, count: int) -> int:
+        """Send ``message`` ``count`` times; return the bytes produced."""
+        raise NotImplementedError
+
+    def ping_pong(self, client: Any, server: Any) -> None:
+        """Client pings, server answers, client reads the pong."""
+        raise NotImplementedError
+
+    def close(self, client: Any, server: Any) -> None:
+        """The closing handshake, started by the client."""
+        raise NotImplementedError
+
+    def activate(self) -> None:
+        """Called before each timed run (websockets switches its C mask here)."""
+
+
+class Lite(Driver):
+    name = "wsproto_lite"
+
+    def handshake(self) -> None:
+        client = Connection(Role.CLIENT)
+        server = Connection(Role.SERVER)
+        server.receive_data(client.send(ev.Request(host="example.com", target="/")))
+        for _ in server.events():
+            pass
+        client.receive_data(server.send(ev.Accept()))
+        for _ in client.events():
+            pass
+
+    def pair(self, deflate: bool = False) -> tuple[Connection, Connection]:
+        extensions = [PerMessageDeflate(compress_level=LEVEL)] if deflate else []
+        client = Connection(Role.CLIENT, max_message_size=None)
+        server = Connection(Role.SERVER, max_message_size=None, extensions=extensions)
+        server.receive_data(client.send(ev.Request(host="example.com", target="/", extensions=extensions)))
+        for _ in server.events():
+            pass
+        client.receive_data(server.send(ev.Accept()))
+        for _ in client.events():
+            pass
+        return client, server
+
+    def receive(self, conn: Connection, chunks: Iterable[bytes]) -> int:
+        count = 0
+        for chunk in chunks:
+            conn.receive_data(chunk)
+            for _ in conn.events():
+                count += 1
+        return count
+
+    def send(self, conn: Connection, message: str | bytes, count: int) -> int:
+        send = conn.send
+        event = ev.Message(message)
+        return sum(len(send(event)) for _ in range(count))
+
+    def ping_pong(self, client: Connection, server: Connection) -> None:
+        server.receive_data(client.send(ev.Ping(b"ping")))
+        for _ in server.events():
+            pass
+        client.receive_data(server.data_to_send())
+        for _ in client.events():
+            pass
+
+    def close(self, client: Connection, server: Connection) -> None:
+        server.receive_data(client.send(ev.Close(1000, "bye")))
+        for _ in server.events():
+            pass
+        client.receive_data(server.data_to_send())
+        for _ in client.events():
+            pass
+
+
+class WsProto(Driver):
+    name = "wsproto"
+
+    def handshake(self) -> None:
+        client = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        server = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+        server.receive_data(client.send(wp.Request(host="example.com", target="/")))
+        for _ in server.events():
+            pass
+        client.receive_data(server.send(wp.AcceptConnection()))
+        for _ in client.events():
+            pass
+
+    def pair(self, deflate: bool = False) -> tuple[wsproto.WSConnection, wsproto.WSConnection]:
+        client = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        server = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+        offer = [wsproto.extensions.PerMessageDeflate()] if deflate else []
+        server.receive_data(client.send(wp.Request(host="example.com", target="/", extensions=offer)))
+        for _ in server.events():
+            pass
+        accept: list[wsproto.extensions.Extension] = (
+            [wsproto.extensions.PerMessageDeflate()] if deflate else []
+        )
+        client.receive_data(server.send(wp.AcceptConnection(extensions=accept)))
+        for _ in client.events():
+            pass
+        return client, server
+
+    def receive(self, conn: wsproto.WSConnection, chunks: Iterable[bytes]) -> int:
+        count = 0
+        parts: list[Any] = []
+        for chunk in chunks:
+            conn.receive_data(chunk)
+            for event in conn.events():
+                if isinstance(event, wp.Message):
+                    if event.message_finished and not parts:
+                        count += 1
+                        continue
+                    parts.append(event.data)
+                    if event.message_finished:
+                        _ = ("" if isinstance(event.data, str) else b"").join(parts)
+                        parts = []
+                        count += 1
+        return count
+
+    def send(self, conn: wsproto.WSConnection, message: str | bytes, count: int) -> int:
+        event = wp.TextMessage(message) if isinstance(message, str) else wp.BytesMessage(message)
+        return sum(len(conn.send(event)) for _ in range(count))
+
+    def ping_pong(self, client: wsproto.WSConnection, server: wsproto.WSConnection) -> None:
+        server.receive_data(client.send(wp.Ping(b"ping")))
+        out = b""
+        for event in server.events():
+            if isinstance(event, wp.Ping):
+                out += server.send(event.response())
+        client.receive_data(out)
+        for _ in client.events():
+            pass
+
+    def close(self, client: wsproto.WSConnection, server: wsproto.WSConnection) -> None:
+        server.receive_data(client.send(wp.CloseConnection(code=1000, reason="bye")))
+        out = b""
+        for event in server.events():
+            if isinstance(event, wp.CloseConnection):
+                out += server.send(event.response())
+        client.receive_data(out)
+        for _ in client.events():
+            pass
+
+
+class WebSockets(Driver):
+    """The sans-IO core of websockets, with its C extension for masking."""
+
+    name = "websockets"
+    mask = staticmethod(_C_MASK)
+
+    def activate(self) -> None:
+        websockets.frames.apply_mask = self.mask  # type: ignore[attr-defined]
+
+    def handshake(self) -> None:
+        client = ClientProtocol(parse_uri("ws://example.com/"))
+        server = ServerProtocol()
+        client.send_request(client.connect())
+        server.receive_data(b"".join(client.data_to_send()))
+        (request,) = server.events_received()
+        server.send_response(server.accept(request))  # type: ignore[arg-type]
+        client.receive_data(b"".join(server.data_to_send()))
+        client.events_received()
+
+    def pair(self, deflate: bool = False) -> tuple[ClientProtocol, ServerProtocol]:
+        settings = {"level": LEVEL, "memLevel": 8}
+        client = ClientProtocol(
+            parse_uri("ws://example.com/"),
+            extensions=[ClientPerMessageDeflateFactory(compress_settings=settings)] if deflate else None,
+            max_size=None,
+        )
+        server = ServerProtocol(
+            extensions=[ServerPerMessageDeflateFactory(compress_settings=settings)] if deflate else None,
+            max_size=None,
+        )
+        client.send_request(client.connect())
+        server.receive_data(b"".join(client.data_to_send()))
+        (request,) = server.events_received()
+        server.send_response(server.accept(request))  # type: ignore[arg-type]
+        client.receive_data(b"".join(server.data_to_send()))
+        client.events_received()
+        return client, server
+
+    def receive(self, conn: ServerProtocol | ClientProtocol, chunks: Iterable[bytes]) -> int:
+        count = 0
+        parts: list[bytes] = []
+        opcode = Opcode.CONT
+        for chunk in chunks:
+            conn.receive_data(chunk)
+            for frame in conn.events_received():
+                assert isinstance(frame, Frame)
+                if frame.opcode is not Opcode.CONT:
+                    opcode = frame.opcode
+                if frame.fin and not parts:
+                    if opcode is Opcode.TEXT:
+                        bytes(frame.data).decode()
+                    count += 1
+                    continue
+                parts.append(bytes(frame.data))
+                if frame.fin:
+                    data = b"".join(parts)
+                    if opcode is Opcode.TEXT:
+                        data.decode()
+                    parts = []
+                    count += 1
+        return count
+
+    def send(self, conn: ServerProtocol | ClientProtocol, message: str | bytes, count: int) -> int:
+        total = 0
+        if isinstance(message, str):
+            for _ in range(count):
+                conn.send_text(message.encode())
+                total += sum(map(len, conn.data_to_send()))
+        else:
+            for _ in range(count):
+                conn.send_binary(message)
+                total += sum(map(len, conn.data_to_send()))
+        return total
+
+    def ping_pong(self, client: ClientProtocol, server: ServerProtocol) -> None:
+        client.send_ping(b"ping")
+        server.receive_data(b"".join(client.data_to_send()))
+        server.events_received()
+        client.receive_data(b"".join(server.data_to_send()))
+        client.events_received()
+
+    def close(self, client: ClientProtocol, server: ServerProtocol) -> None:
+        client.send_close(1000, "bye")
+        server.receive_data(b"".join(client.data_to_send()))
+        server.events_received()
+        client.receive_data(b"".join(server.data_to_send()))
+        client.events_received()
+
+
+class WebSocketsPy(WebSockets):
+    """websockets with its C extension switched off: pure-Python masking."""
+
+    name = "websockets-py"
+    mask = staticmethod(websockets.utils.apply_mask)
+
+
+DRIVERS: list[Driver] = [Lite(), WsProto(), WebSockets(), WebSocketsPy()]

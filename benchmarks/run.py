@@ -1,0 +1,384 @@
+"""Side-by-side benchmark: wsproto_lite, wsproto and the sans-IO core of
+websockets (with its C extension and without), on the same in-memory
+workloads, in one process run.
+
+    python3 dev.py bench            # the full run, about three minutes
+    python3 dev.py bench --quick    # a smoke run, a few seconds
+    python3 dev.py bench --write    # also rewrite docs/performance.md
+
+Every repeat runs every workload for every library, in an order that rotates
+from repeat to repeat; the table reports the median CPU time
+(``time.process_time``) of each, as a rate, and the ratio of wsproto_lite's
+rate to each other library's. Absolute figures move by 15 to 30% between runs
+on a shared machine; the ratios are what to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from importlib.metadata import version
+
+from benchmarks.drivers import DRIVERS, LEVEL, Driver, Lite
+from wsproto_lite import Connection
+from wsproto_lite import __version__ as lite_version
+from wsproto_lite import events as ev
+
+ROOT = Path(__file__).resolve().parents[1]
+CHUNK = 65536
+
+
+def chunked(data: bytes, size: int = CHUNK) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def client_frames(messages: list[ev.Message], deflate: bool = False) -> bytes:
+    """What a wsproto_lite client sends for ``messages``: masked frames."""
+    client, _ = Lite().pair(deflate)
+    return b"".join(client.send(m) for m in messages)
+
+
+def fragments(text: str, size: int) -> list[ev.Message]:
+    pieces = [text[i : i + size] for i in range(0, len(text), size)]
+    return [ev.Message(p, message_finished=i == len(pieces) - 1) for i, p in enumerate(pieces)]
+
+
+def json_message(i: int) -> str:
+    """About 1 KiB of JSON, different each time, like an API's events."""
+    items = [
+        {"id": i * 10 + k, "name": f"item-{i}-{k}", "price": round(k * 1.25, 2), "tags": ["a", "b"]}
+        for k in range(9)
+    ]
+    return json.dumps({"event": "update", "seq": i, "items": items})[:1024]
+
+
+def receiving(data: list[bytes]) -> Callable[[Driver, Any], object]:
+    """A run that feeds ``data`` to the connection the setup made."""
+
+    def run(driver: Driver, conn: Any) -> object:
+        return driver.receive(conn, data)
+
+    return run
+
+
+def repeat(action: Callable[[Driver, Any], None], times: int) -> Callable[[Driver, Any], object]:
+    def run(driver: Driver, state: Any) -> object:
+        for _ in range(times):
+            action(driver, state)
+        return None
+
+    return run
+
+
+def close_all(driver: Driver, pairs: list[tuple[Any, Any]]) -> object:
+    for pair in pairs:
+        driver.close(*pair)
+    return None
+
+
+@dataclass
+class Workload:
+    name: str
+    unit: str  # what `scale` units are: "msg", "handshake", "MB", ...
+    setup: Callable[[Driver], Any]
+    run: Callable[[Driver, Any], object]
+    scale: float  # units done by one run
+
+    def rate(self, seconds: float) -> float:
+        return self.scale / seconds
+
+
+def workloads(quick: bool) -> list[Workload]:
+    n = 10_000 if quick else 100_000
+    big = 2 if quick else 16
+    out: list[Workload] = []
+
+    handshakes = 50 if quick else 500
+    out.append(
+        Workload(
+            "opening handshake",
+            "handshakes/s",
+            lambda d: None,
+            repeat(lambda d, _: d.handshake(), handshakes),
+            handshakes,
+        )
+    )
+    for size in (16, 256):
+        data = chunked(client_frames([ev.Message("x" * size)] * n))
+        out.append(
+            Workload(
+                f"server receives {size} B text",
+                "msg/s",
+                lambda d: d.pair()[1],
+                receiving(data),
+                n,
+            )
+        )
+    mib = bytes(range(256)) * 4096
+    data = chunked(client_frames([ev.Message(mib)] * big))
+    out.append(
+        Workload(
+            "server receives 1 MiB binary",
+            "MB/s",
+            lambda d: d.pair()[1],
+            receiving(data),
+            big * len(mib) / 1e6,
+        )
+    )
+    text = ("wsproto_lite " * 400_000)[: 4 * 2**20]
+    for size in (64, 4096):
+        data = chunked(client_frames(fragments(text, size)))
+        out.append(
+            Workload(
+                f"4 MiB text in {size} B fragments",
+                "MB/s",
+                lambda d: d.pair()[1],
+                receiving(data),
+                len(text) / 1e6,
+            )
+        )
+    out.append(
+        Workload(
+            "client sends 16 B text",
+            "msg/s",
+            lambda d: d.pair()[0],
+            lambda d, client: d.send(client, "x" * 16, n),
+            n,
+        )
+    )
+    out.append(
+        Workload(
+            "client sends 1 MiB binary",
+            "MB/s",
+            lambda d: d.pair()[0],
+            lambda d, client: d.send(client, mib, big),
+            big * len(mib) / 1e6,
+        )
+    )
+    out.append(
+        Workload(
+            "server sends 16 B text",
+            "msg/s",
+            lambda d: d.pair()[1],
+            lambda d, server: d.send(server, "x" * 16, n),
+            n,
+        )
+    )
+    m = n // 10
+    messages = [json_message(i) for i in range(m)]
+    data = chunked(client_frames([ev.Message(t) for t in messages], deflate=True))
+    out.append(
+        Workload(
+            "deflate: server receives 1 KiB JSON",
+            "msg/s",
+            lambda d: d.pair(deflate=True)[1],
+            receiving(data),
+            m,
+        )
+    )
+    out.append(
+        Workload(
+            "deflate: server sends 1 KiB JSON",
+            "msg/s",
+            lambda d: d.pair(deflate=True)[1],
+            lambda d, server: [d.send(server, t, 1) for t in messages],
+            m,
+        )
+    )
+    out.append(
+        Workload(
+            "ping/pong round trip",
+            "round trips/s",
+            lambda d: d.pair(),
+            repeat(lambda d, pair: d.ping_pong(*pair), m),
+            m,
+        )
+    )
+    closes = 200 if quick else 2000
+    out.append(
+        Workload(
+            "closing handshake",
+            "closes/s",
+            lambda d: [d.pair() for _ in range(closes)],
+            close_all,
+            closes,
+        )
+    )
+    return out
+
+
+def zlib_baseline(messages: list[str]) -> float:
+    """Raw zlib at the same level: compress + sync flush, per message."""
+    compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 8)
+    payloads = [m.encode() for m in messages]
+    start = time.process_time()
+    for payload in payloads:
+        compressor.compress(payload)
+        compressor.flush(zlib.Z_SYNC_FLUSH)
+    return len(messages) / (time.process_time() - start)
+
+
+def memory_per_connection(driver: Driver, deflate: bool, active: bool, count: int) -> float:
+    """Bytes that one open, idle server connection keeps (tracemalloc)."""
+    pairs = [driver.pair(deflate) for _ in range(2)]  # warm caches and imports
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    servers = []
+    for _ in range(count):
+        client, server = driver.pair(deflate)
+        if active:
+            driver.receive(server, [_one_message(driver, client)])
+            driver.send(server, "a reply", 1)
+        servers.append(server)
+        del client
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del pairs, servers
+    return (after - before) / count
+
+
+def _one_message(driver: Driver, client: Any) -> bytes:
+    if isinstance(client, Connection):
+        return client.send(ev.Message("hello"))
+    if hasattr(client, "send_text"):
+        client.send_text(b"hello")
+        return b"".join(client.data_to_send())
+    import wsproto.events as wp
+
+    return bytes(client.send(wp.TextMessage("hello")))
+
+
+def measure(repeats: int, quick: bool) -> dict[str, Any]:
+    loads = workloads(quick)
+    times: dict[tuple[str, str], list[float]] = {}
+    for repeat in range(repeats):
+        order = DRIVERS[repeat % len(DRIVERS) :] + DRIVERS[: repeat % len(DRIVERS)]
+        for load in loads:
+            for driver in order:
+                state = load.setup(driver)
+                driver.activate()
+                start = time.process_time()
+                load.run(driver, state)
+                times.setdefault((load.name, driver.name), []).append(time.process_time() - start)
+                del state
+        print(f"repeat {repeat + 1}/{repeats} done", file=sys.stderr, flush=True)
+    rates = {
+        load.name: {d.name: load.rate(statistics.median(times[load.name, d.name])) for d in DRIVERS}
+        for load in loads
+    }
+    messages = [json_message(i) for i in range((10_000 if quick else 100_000) // 10)]
+    zlib_rate = statistics.median(zlib_baseline(messages) for _ in range(repeats))
+    count = 100 if quick else 1000
+    memory = {
+        label: {d.name: memory_per_connection(d, deflate, active, count) for d in DRIVERS}
+        for label, deflate, active in (
+            ("idle, no compression", False, False),
+            ("idle, compression negotiated", True, False),
+            ("compression, after one message each way", True, True),
+        )
+    }
+    return {"loads": loads, "rates": rates, "zlib": zlib_rate, "memory": memory}
+
+
+def _fmt(value: float) -> str:
+    if value >= 100_000:
+        return f"{value / 1000:,.0f}k"
+    if value >= 1000:
+        return f"{value / 1000:,.1f}k"
+    return f"{value:,.1f}"
+
+
+def table(result: dict[str, Any]) -> str:
+    names = [d.name for d in DRIVERS]
+    lines = [
+        "| workload | unit | " + " | ".join(names) + " | vs wsproto | vs websockets | vs websockets-py |",
+        "|---|---|" + "---|" * (len(names) + 3),
+    ]
+    for load in result["loads"]:
+        rates = result["rates"][load.name]
+        ours = rates["wsproto_lite"]
+        cells = [_fmt(rates[n]) for n in names]
+        ratios = [f"{ours / rates[n]:.2f}" for n in ("wsproto", "websockets", "websockets-py")]
+        lines.append(f"| {load.name} | {load.unit} | " + " | ".join(cells + ratios) + " |")
+    send = result["rates"]["deflate: server sends 1 KiB JSON"]["wsproto_lite"]
+    lines += [
+        "",
+        f"Raw zlib at level {LEVEL} (compress and sync flush, no framing) does "
+        f"{_fmt(result['zlib'])} msg/s on the same 1 KiB JSON messages: wsproto_lite's "
+        f"compressed send runs at {send / result['zlib']:.0%} of it.",
+        "",
+        "| memory per open server connection (tracemalloc) | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for label, values in result["memory"].items():
+        lines.append(f"| {label} | " + " | ".join(f"{values[n] / 1024:.1f} KiB" for n in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    python = f"Python {platform.python_version()} ({platform.python_implementation()})"
+    versions = ", ".join(
+        f"{name} {version}"
+        for name, version in (
+            ("wsproto_lite", lite_version),
+            ("wsproto", version("wsproto")),
+            ("websockets", version("websockets")),
+        )
+    )
+    return f"{cpu}, {os.cpu_count()} cores; {python}, zlib {zlib.ZLIB_RUNTIME_VERSION}; {versions}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="wsproto_lite side by side with wsproto and websockets")
+    parser.add_argument("--quick", action="store_true", help="small workloads, two repeats: a smoke run")
+    parser.add_argument("--repeats", type=int, help="repeats per workload and library (default 5, quick 2)")
+    parser.add_argument(
+        "--write", action="store_true", help="rewrite the results table in docs/performance.md"
+    )
+    args = parser.parse_args()
+    repeats = args.repeats or (2 if args.quick else 5)
+    started = time.time()
+    result = measure(repeats, args.quick)
+    text = table(result)
+    header = (
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; {repeats} repeats, medians of CPU time.\n\n"
+    )
+    print(header + text)
+    print(f"({time.time() - started:.0f} s)", file=sys.stderr)
+    if args.write:
+        path = ROOT / "docs" / "performance.md"
+        doc = path.read_text()
+        begin, end = "<!-- results -->\n", "<!-- /results -->\n"
+        head, _, rest = doc.partition(begin)
+        _, _, tail = rest.partition(end)
+        path.write_text(head + begin + header + text + end + tail)
+
+
+if __name__ == "__main__":
+    main()
