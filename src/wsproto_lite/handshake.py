@@ -217,7 +217,7 @@ class ServerHandshake:
                 status_code=426,
                 headers=_UPGRADE_REQUIRED,
             )
-        keys = fields.get(b"sec-websocket-key", ())
+        keys = fields.get(b"sec-websocket-key", [])
         try:
             valid_key = len(keys) == 1 and len(binascii.a2b_base64(keys[0], strict_mode=True)) == 16
         except binascii.Error:
