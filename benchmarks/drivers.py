@@ -52,6 +52,10 @@ class Driver:
         """Send ``message`` ``count`` times; return the bytes produced."""
         raise NotImplementedError
 
+    def send_each(self, conn: Any, messages: list[str]) -> int:
+        """Send each text message once; return the bytes produced."""
+        raise NotImplementedError
+
     def ping_pong(self, client: Any, server: Any) -> None:
         """Client pings, server answers, client reads the pong."""
         raise NotImplementedError
@@ -101,6 +105,10 @@ class Lite(Driver):
         send = conn.send
         event = ev.Message(message)
         return sum(len(send(event)) for _ in range(count))
+
+    def send_each(self, conn: Connection, messages: list[str]) -> int:
+        send = conn.send
+        return sum([len(send(ev.Message(m))) for m in messages])
 
     def ping_pong(self, client: Connection, server: Connection) -> None:
         server.receive_data(client.send(ev.Ping(b"ping")))
@@ -167,6 +175,10 @@ class WsProto(Driver):
     def send(self, conn: wsproto.WSConnection, message: str | bytes, count: int) -> int:
         event = wp.TextMessage(message) if isinstance(message, str) else wp.BytesMessage(message)
         return sum(len(conn.send(event)) for _ in range(count))
+
+    def send_each(self, conn: wsproto.WSConnection, messages: list[str]) -> int:
+        send = conn.send
+        return sum([len(send(wp.TextMessage(m))) for m in messages])
 
     def ping_pong(self, client: wsproto.WSConnection, server: wsproto.WSConnection) -> None:
         server.receive_data(client.send(wp.Ping(b"ping")))
@@ -261,6 +273,13 @@ class WebSockets(Driver):
             for _ in range(count):
                 conn.send_binary(message)
                 total += sum(map(len, conn.data_to_send()))
+        return total
+
+    def send_each(self, conn: ServerProtocol | ClientProtocol, messages: list[str]) -> int:
+        total = 0
+        for message in messages:
+            conn.send_text(message.encode())
+            total += sum(map(len, conn.data_to_send()))
         return total
 
     def ping_pong(self, client: ClientProtocol, server: ServerProtocol) -> None:

@@ -298,6 +298,7 @@ def test_stream_messages_delivers_a_large_frame_as_it_arrives() -> None:
     rest = events(server)
     assert rest[-1].message_finished  # type: ignore[union-attr]
     pieces = [e.data for e in first + rest if isinstance(e, Message)]
+    assert all(type(p) is bytes for p in pieces)  # never a bytearray
     assert b"".join(p for p in pieces if isinstance(p, bytes)) == bytes(range(256)) * 40
 
 
@@ -499,3 +500,67 @@ def test_closing_while_reading_events_stops_decoding() -> None:
     server.send(Close())
     assert server.state is ConnectionState.CLOSED
     assert RejectData is not None
+
+
+# -- The fast paths give the same answers as the general one ------------------
+
+
+def test_5_2_64_bit_length_frame_whole_in_one_read() -> None:
+    server = server_open(max_message_size=None)
+    payload = bytes(range(256)) * 300
+    server.receive_data(frame(BINARY, payload) + frame(TEXT, b"after"))
+    assert events(server) == [Message(payload), Message("after")]
+
+
+def test_5_2_16_bit_length_frames_in_both_roles() -> None:
+    client, server = pair()
+    server.receive_data(client.send(Message("é" * 200)) + client.send(Message(bytes(300))))
+    assert events(server) == [Message("é" * 200), Message(bytes(300))]
+    client.receive_data(server.send(Message("ü" * 30000)))
+    assert events(client) == [Message("ü" * 30000)]
+
+
+def test_8_1_bad_utf8_in_small_continuations_fails_in_the_same_read() -> None:
+    server = server_open()
+    server.receive_data(frame(TEXT, b"ok", fin=False) + frame(CONT, b"fine", fin=False))
+    assert events(server) == []
+    server.receive_data(frame(CONT, b"\xc0\xaf", fin=False))
+    assert [getattr(e, "code", None) for e in events(server)] == [1007]
+
+
+def test_8_1_pending_text_is_checked_before_a_following_ping() -> None:
+    server = server_open()
+    server.receive_data(frame(TEXT, b"a", fin=False) + frame(CONT, b"\xff", fin=False) + frame(PING, b"p"))
+    got = events(server)
+    assert [type(e) for e in got] == [Close]
+    assert got[0].code == 1007  # type: ignore[union-attr]
+
+
+def test_8_1_code_point_split_over_many_small_continuations() -> None:
+    server = server_open()
+    data = frame(TEXT, b"\xf0", fin=False) + frame(CONT, b"\x9f", fin=False)
+    data += frame(CONT, b"\x98", fin=False) + frame(CONT, b"\x80")
+    server.receive_data(data)
+    assert events(server) == [Message("😀")]
+
+
+def test_8_1_truncated_code_point_in_last_small_continuation_is_1007() -> None:
+    server = server_open()
+    server.receive_data(frame(TEXT, b"a", fin=False) + frame(CONT, b"\xe2\x82"))
+    assert [getattr(e, "code", None) for e in events(server)] == [1007]
+
+
+def test_message_limit_on_small_continuations() -> None:
+    server = server_open(max_message_size=150)
+    server.receive_data(frame(BINARY, bytes(100), fin=False) + frame(CONT, bytes(50), fin=False))
+    assert events(server) == []
+    server.receive_data(frame(CONT, bytes(1)))
+    assert [getattr(e, "code", None) for e in events(server)] == [1009]
+
+
+def test_frame_limit_applies_to_the_fast_path() -> None:
+    server = server_open(max_frame_size=100)
+    server.receive_data(frame(TEXT, b"x" * 100) + frame(TEXT, b"x" * 101))
+    got = events(server)
+    assert got[0] == Message("x" * 100)
+    assert getattr(got[1], "code", None) == 1009

@@ -18,13 +18,13 @@ class InvertSession(ExtensionSession):
     def __init__(self) -> None:
         self.closed = False
 
-    def decode(self, payload: bytes, *, fin: bool, limit: int | None) -> bytes:
+    def decode(self, payload: bytes | bytearray, *, fin: bool, limit: int | None) -> bytes:
         out = bytes(b ^ 0xFF for b in payload)
         if limit is not None and len(out) > limit:
             raise RemoteProtocolError("too big", code=1009)
         return out
 
-    def encode(self, payload: bytes, *, first: bool, fin: bool) -> tuple[bytes, int]:
+    def encode(self, payload: bytes, first: bool, fin: bool) -> tuple[bytes, int]:
         return bytes(b ^ 0xFF for b in payload), RSV2 if first else 0
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from wsproto_lite.frames import (
     decode_close,
     encode_close,
     encode_frame,
+    mask_key,
     valid_wire_code,
 )
 
@@ -61,6 +62,12 @@ def test_5_3_client_frames_use_a_fresh_key_each_time() -> None:
     assert first[1] == 0x80 | 4
     assert first[2:6] != second[2:6]
     assert apply_mask(first[6:], first[2:6]) == b"same"
+
+
+def test_10_3_masking_keys_are_fresh_across_pool_refills() -> None:
+    keys = [mask_key() for _ in range(3000)]  # more than one 4 KiB draw
+    assert all(len(k) == 4 for k in keys)
+    assert len(set(keys)) > 2900  # random 32-bit keys: a collision or two at most
 
 
 def test_5_2_fin_and_rsv_bits() -> None:

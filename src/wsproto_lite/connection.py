@@ -46,13 +46,13 @@ from __future__ import annotations
 
 import codecs
 import enum
-import os
 from collections.abc import Iterator, Sequence
 
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectData, Request
 from .extensions import Extension, ExtensionSession
 from .frames import (
+    _LANES_FROM,
     BINARY,
     CLOSE,
     CONTINUATION,
@@ -69,6 +69,8 @@ from .frames import (
     decode_close,
     encode_close,
     encode_frame,
+    mask_key,
+    mask_lanes,
 )
 from .handshake import ClientHandshake, ServerHandshake
 
@@ -144,6 +146,7 @@ class Connection:
         "_partial_key",
         "_partial_opcode",
         "_partial_rsv",
+        "_pending",
         "_pos",
         "_request_sent",
         "_rsv_allowed",
@@ -204,6 +207,7 @@ class Connection:
         # RSV bits of its first frame, and the UTF-8 decoder of a text one.
         self._msg_opcode = 0
         self._msg_parts: list[bytes] | list[str] = []
+        self._pending: list[bytes] = []  # text pieces of the fast path, not yet decoded
         self._msg_size = 0
         self._msg_rsv = 0
         self._decoder: codecs.IncrementalDecoder | None = None  # made for the first fragmented text
@@ -254,11 +258,8 @@ class Connection:
         # Whole frames of at most 125 bytes with no limit below that, in
         # whole-message mode, take the fast path below.
         head = 6 if expect_mask else 2
-        fast = (
-            not self.stream_messages
-            and (max_message is None or max_message >= MAX_CONTROL_PAYLOAD)
-            and (self.max_frame_size is None or self.max_frame_size >= MAX_CONTROL_PAYLOAD)
-        )
+        fast = not self.stream_messages
+        fast_limit = min((x for x in (max_message, self.max_frame_size) if x is not None), default=0xFFFF)
         # The state is checked again after every event: the caller may have
         # sent a Close in between.
         while self._state in _RECEIVING:
@@ -269,43 +270,115 @@ class Connection:
             # frame of at most 125 bytes, whole in the buffer, while no
             # fragmented message is open.  Everything else, errors included,
             # goes the general way below.
-            if fast and end - pos >= head and not self._partial and not self._msg_opcode:
+            # The fast path: a text or binary frame with a 7- or 16-bit
+            # length, unfragmented or continuing an uncompressed message,
+            # whole in the buffer and within the limits.  Anything else,
+            # errors included, goes the general way below.
+            if fast and not self._partial and end - pos >= head:
                 first = buf[pos]
                 second = buf[pos + 1]
                 length = second & 0x7F
-                stop = pos + head + length
-                if (
-                    (first == 0x81 or first == 0x82)
-                    and (second & 0x80) == expect_mask
-                    and length < 126
-                    and stop <= end
-                ):
-                    if expect_mask:
-                        payload = (
-                            (
-                                int.from_bytes(buf[pos + 6 : stop], "little")
-                                ^ int.from_bytes(buf[pos + 2 : pos + 6], "little") * REPEAT_KEY[length]
-                            )
-                            & TRUNCATE[length]
-                        ).to_bytes(length, "little")
+                start = pos + head
+                if length > 125:
+                    if length == 126 and end - pos >= 4:
+                        length = (buf[pos + 2] << 8) | buf[pos + 3]
+                        start += 2
                     else:
-                        payload = bytes(buf[pos + 2 : stop])
-                    data: str | bytes = payload
-                    if first == 0x81:
-                        try:
-                            data = payload.decode("utf-8")
-                        except UnicodeDecodeError:
-                            yield self._fail(
-                                RemoteProtocolError("text message is not valid UTF-8 (8.1)", code=1007)
+                        length = end  # a 64-bit length, or not all of it: the general path
+                stop = start + length
+                if stop <= end and (second & 0x80) == expect_mask and length <= fast_limit:
+                    if first == 0x81 or first == 0x82:
+                        whole = not self._msg_opcode
+                    elif (first == 0x80 or first == 0x00) and self._msg_opcode and not self._msg_rsv:
+                        whole = False
+                        if max_message is not None and self._msg_size + length > max_message:
+                            stop = end + 1  # over the limit: the general path fails it
+                    else:
+                        stop = end + 1
+                    if stop <= end and (whole or first < 0x81):
+                        if not expect_mask:
+                            payload = bytes(buf[start:stop])
+                        elif length <= MAX_CONTROL_PAYLOAD:
+                            key = int.from_bytes(buf[start - 4 : start], "little") * REPEAT_KEY[length]
+                            payload = (
+                                (int.from_bytes(buf[start:stop], "little") ^ key) & TRUNCATE[length]
+                            ).to_bytes(length, "little")
+                        else:
+                            payload = apply_mask(buf[start:stop], bytes(buf[start - 4 : start]))
+                        self._pos = stop
+                        data: str | bytes = payload
+                        if not whole:
+                            # A piece of a fragmented message: kept as it is;
+                            # text is checked when the pieces are flushed.
+                            pieces: list[bytes] = (
+                                self._pending if self._msg_opcode == TEXT else self._msg_parts  # type: ignore[assignment]
                             )
-                            break
-                    self._pos = stop
-                    message = _new(Message)
-                    _set_data(message, data)
-                    _set_finished(message, True)
-                    yield message
-                    continue
+                            append = pieces.append
+                            append(payload)
+                            size = self._msg_size + length
+                            # Pieces that are not the last yield nothing, so
+                            # nothing can change the state between them: take
+                            # the following small ones in this tight loop.
+                            finished = first == 0x80
+                            # Only the concatenation of the pieces matters, so
+                            # a run of them is unmasked at once: one integer
+                            # XOR with the run's key stream, instead of one per
+                            # frame, which costs more than reading the frame.
+                            datas: list[bytearray] = []
+                            keys: list[bytearray] = []
+                            while not finished and end - stop >= head and len(datas) < 1024:
+                                first = buf[stop]
+                                second = buf[stop + 1]
+                                length = second & 0x7F
+                                start = stop + head
+                                if (
+                                    (first != 0x00 and first != 0x80)
+                                    or (second & 0x80) != expect_mask
+                                    or length > MAX_CONTROL_PAYLOAD
+                                    or start + length > end
+                                    or length > fast_limit
+                                    or (max_message is not None and size + length > max_message)
+                                ):
+                                    break
+                                if expect_mask:
+                                    keys.append((buf[stop + 2 : start] * 32)[:length])
+                                stop = start + length
+                                datas.append(buf[start:stop])
+                                size += length
+                                finished = first == 0x80
+                            if datas:
+                                run = b"".join(datas)
+                                if expect_mask:
+                                    stream = int.from_bytes(b"".join(keys), "little")
+                                    run = (int.from_bytes(run, "little") ^ stream).to_bytes(
+                                        len(run), "little"
+                                    )
+                                append(run)
+                            self._pos = stop
+                            self._msg_size = size
+                            if not finished:
+                                continue
+                            try:
+                                data = self._finish_message()
+                            except RemoteProtocolError as error:
+                                yield self._fail(error)
+                                break
+                        elif first == 0x81:
+                            try:
+                                data = payload.decode("utf-8")
+                            except UnicodeDecodeError:
+                                yield self._fail(
+                                    RemoteProtocolError("text message is not valid UTF-8 (8.1)", code=1007)
+                                )
+                                break
+                        message = _new(Message)
+                        _set_data(message, data)
+                        _set_finished(message, True)
+                        yield message
+                        continue
             try:
+                if self._pending:
+                    self._flush_pending(False)
                 if self._partial:
                     # The rest of a data frame whose header was read.
                     if pos == end:
@@ -413,6 +486,13 @@ class Connection:
                 event = self._fail(error)
             if event is not None:
                 yield event
+        if self._pending and self._state in _RECEIVING:
+            # Text received so far is checked before events() stops, so bad
+            # UTF-8 fails in the read it arrived in (8.1).
+            try:
+                self._flush_pending(False)
+            except RemoteProtocolError as error:
+                yield self._fail(error)
         if self._eof and self._state in _RECEIVING:
             self._state = ConnectionState.CLOSED
             self._release()
@@ -523,6 +603,7 @@ class Connection:
         self._pos = 0
         self._partial = 0
         self._msg_parts = []
+        self._pending = []
         for session in self._sessions:
             session.close()
 
@@ -530,12 +611,18 @@ class Connection:
         """Take what has arrived of the current data frame's payload."""
         n = min(end - pos, self._partial)
         key = self._partial_key
-        if key:
+        payload: bytes | bytearray
+        if not key:
+            payload = bytes(buf[pos : pos + n])
+        elif n < _LANES_FROM:
             payload = apply_mask(buf[pos : pos + n], key)
+        else:
+            # Large pieces are masked in the copy the slice makes anyway.
+            payload = buf[pos : pos + n]
+            mask_lanes(payload, 0, key)
+        if key:
             turn = n & 3
             self._partial_key = key[turn:] + key[:turn]
-        else:
-            payload = bytes(buf[pos : pos + n])
         self._pos = pos + n
         self._partial -= n
         opcode = self._partial_opcode
@@ -544,7 +631,43 @@ class Connection:
             opcode, payload, self._partial_rsv, self._partial_fin and not self._partial
         )
 
-    def _receive_fragment(self, opcode: int, payload: bytes, rsv: int, fin: bool) -> Message | None:
+    def _flush_pending(self, final: bool) -> None:
+        """Decode the text pieces taken on the fast path (8.1)."""
+        pending = self._pending
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
+        self._msg_parts.append(self._decode_text(data, final))  # type: ignore[arg-type]
+
+    def _decode_text(self, data: bytes | bytearray, final: bool) -> str:
+        decoder = self._decoder
+        assert decoder is not None
+        try:
+            text = decoder.decode(data, final)
+        except UnicodeDecodeError:
+            raise RemoteProtocolError("text message is not valid UTF-8 (8.1)", code=1007) from None
+        pending = decoder.getstate()[0]
+        # CPython's decoder waits for a third byte before rejecting a
+        # UTF-16 surrogate (ED A0..BF); fail at the second.
+        if pending[:1] == b"\xed" and len(pending) > 1 and pending[1] > 0x9F:
+            raise RemoteProtocolError("text message is not valid UTF-8 (8.1)", code=1007)
+        return text
+
+    def _finish_message(self) -> str | bytes:
+        """The whole message, once its last piece came on the fast path."""
+        parts = self._msg_parts
+        self._msg_parts = []
+        text = self._msg_opcode == TEXT
+        self._msg_opcode = 0
+        if text:
+            data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+            self._pending.clear()
+            parts.append(self._decode_text(data, True))  # type: ignore[arg-type]
+            return "".join(parts)  # type: ignore[arg-type]
+        return b"".join(parts)  # type: ignore[arg-type]
+
+    def _receive_fragment(
+        self, opcode: int, payload: bytes | bytearray, rsv: int, fin: bool
+    ) -> Message | None:
         """A data frame that is not a whole uncompressed message (5.4)."""
         if opcode:
             self._msg_opcode = opcode
@@ -562,24 +685,16 @@ class Connection:
                 if self._msg_rsv & session.rsv:
                     payload = session.decode(payload, fin=fin, limit=limit)
         self._msg_size += len(payload)
-        piece: str | bytes = payload
+        piece: str | bytes | bytearray = payload
         if self._msg_opcode == TEXT:
-            decoder = self._decoder
-            assert decoder is not None
-            try:
-                piece = decoder.decode(payload, fin)
-            except UnicodeDecodeError:
-                raise RemoteProtocolError("text message is not valid UTF-8 (8.1)", code=1007) from None
-            pending = decoder.getstate()[0]
-            # CPython's decoder waits for a third byte before rejecting a
-            # UTF-16 surrogate (ED A0..BF); fail at the second.
-            if pending[:1] == b"\xed" and len(pending) > 1 and pending[1] > 0x9F:
-                raise RemoteProtocolError("text message is not valid UTF-8 (8.1)", code=1007)
+            piece = self._decode_text(payload, fin)
         if fin:
             self._msg_opcode = 0
         if self.stream_messages:
-            return Message(piece, message_finished=fin) if piece or fin else None
-        parts: list[str | bytes] = self._msg_parts  # type: ignore[assignment]
+            # Events always carry bytes, never the bytearray of a large piece.
+            data = piece if isinstance(piece, str) else bytes(piece)
+            return Message(data, message_finished=fin) if data or fin else None
+        parts: list[str | bytes | bytearray] = self._msg_parts  # type: ignore[assignment]
         parts.append(piece)
         if not fin:
             return None
@@ -664,18 +779,20 @@ class Connection:
         if n < 126 and fin and not self._send_opcode and not self._sessions:
             # The common case: a small unfragmented, uncompressed message.
             if self._client:
-                key = os.urandom(4)
+                key = mask_key()
                 masked = (
                     int.from_bytes(payload, "little") ^ int.from_bytes(key, "little") * REPEAT_KEY[n]
                 ) & TRUNCATE[n]
                 return SMALL_HEADERS[opcode | 0x80][n + 0x80] + key + masked.to_bytes(n, "little")
             return SMALL_HEADERS[opcode | 0x80][n] + payload
         rsv = 0
-        for session in self._sessions:
-            payload, bits = session.encode(payload, first=not self._send_opcode, fin=fin)
-            rsv |= bits
+        if self._sessions:
+            first = not self._send_opcode
+            for session in self._sessions:
+                payload, bits = session.encode(payload, first, fin)
+                rsv |= bits
         self._send_opcode = 0 if fin else opcode
-        return encode_frame(frame_opcode, payload, fin=fin, rsv=rsv, mask=self._client)
+        return encode_frame(frame_opcode, payload, fin, rsv, self._client)
 
     def _send_control(self, event: Ping | Pong) -> bytes:
         name = type(event).__name__

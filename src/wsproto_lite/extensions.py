@@ -31,7 +31,7 @@ class ExtensionSession(ABC):
     rsv: ClassVar[int]
 
     @abstractmethod
-    def decode(self, payload: bytes, *, fin: bool, limit: int | None) -> bytes:
+    def decode(self, payload: bytes | bytearray, *, fin: bool, limit: int | None) -> bytes:
         """Transform a received frame's payload that belongs to a message whose
         first frame had this extension's RSV bits set.
 
@@ -41,9 +41,10 @@ class ExtensionSession(ABC):
         """
 
     @abstractmethod
-    def encode(self, payload: bytes, *, first: bool, fin: bool) -> tuple[bytes, int]:
+    def encode(self, payload: bytes, first: bool, fin: bool) -> tuple[bytes, int]:
         """Transform an outgoing frame's payload; return it with the RSV bits
-        to set on this frame."""
+        to set on this frame.  ``first``: the message's first frame; ``fin``:
+        its last."""
 
     def close(self) -> None:  # noqa: B027  (optional hook)
         """Release what the session holds; called when the connection closes."""
@@ -262,7 +263,7 @@ class DeflateSession(ExtensionSession):
             f"send_window_bits={self.send_window_bits}, receive_window_bits={self.receive_window_bits})"
         )
 
-    def decode(self, payload: bytes, *, fin: bool, limit: int | None) -> bytes:
+    def decode(self, payload: bytes | bytearray, *, fin: bool, limit: int | None) -> bytes:
         """Inflate a piece of a compressed message (7.2.2), at most ``limit + 1`` bytes."""
         inflater = self._inflater
         if inflater is None:
@@ -286,7 +287,7 @@ class DeflateSession(ExtensionSession):
             self._inflater = None
         return data
 
-    def encode(self, payload: bytes, *, first: bool, fin: bool) -> tuple[bytes, int]:
+    def encode(self, payload: bytes, first: bool, fin: bool) -> tuple[bytes, int]:
         """Deflate a piece of an outgoing message (7.2.1); RSV1 on its first frame."""
         if first:
             # zlib cannot keep to an 8-bit window: such messages go uncompressed.
@@ -300,8 +301,7 @@ class DeflateSession(ExtensionSession):
             )
         data = deflater.compress(payload) + deflater.flush(zlib.Z_SYNC_FLUSH)
         if fin:
-            if data.endswith(_TAIL):
-                data = data[:-4]
+            data = data[:-4]  # a sync flush always ends with 00 00 ff ff (7.2.1)
             if self.send_no_context_takeover:
                 self._deflater = None
         return data, RSV1 if first else 0

@@ -44,8 +44,30 @@ TRUNCATE = [(1 << (8 * n)) - 1 for n in range(MAX_CONTROL_PAYLOAD + 1)]
 #: once, so that sending a small frame allocates nothing for its header.
 SMALL_HEADERS = {
     first: [bytes((first, second)) for second in range(256)]
-    for first in (FIN | 0x1, FIN | 0x2, FIN | 0x8, FIN | 0x9, FIN | 0xA)
+    for first in (FIN | 0x1, FIN | 0x2, FIN | 0x8, FIN | 0x9, FIN | 0xA, FIN | RSV1 | 0x1, FIN | RSV1 | 0x2)
 }
+
+
+_KEYS = b""
+_KEYS_AT = 0
+
+
+def mask_key() -> bytes:
+    """A fresh masking key (RFC 6455, 5.3 and 10.3): four bytes from the
+    operating system's secure random source, drawn 4 KiB at a time because
+    a system call per frame costs more than masking a small frame.
+
+    Without a lock, two threads may rarely draw the same key; that leaves
+    every key as unpredictable as before, which is what 10.3 asks.
+    """
+    global _KEYS, _KEYS_AT
+    at = _KEYS_AT
+    keys = _KEYS
+    if at >= len(keys):
+        _KEYS = keys = os.urandom(4096)
+        at = 0
+    _KEYS_AT = at + 4
+    return keys[at : at + 4]
 
 
 #: XOR_TABLES[k] maps every byte b to b ^ k, for bytes.translate.
@@ -72,12 +94,18 @@ def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
         repeated = key * (n >> 2) + key[: n & 3]
         return (int.from_bytes(data, "little") ^ int.from_bytes(repeated, "little")).to_bytes(n, "little")
     out = bytearray(data)
-    for lane in range(4):
-        out[lane::4] = out[lane::4].translate(XOR_TABLES[key[lane]])
+    mask_lanes(out, 0, key)
     return bytes(out)
 
 
-def encode_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask: bool) -> bytes:
+def mask_lanes(buffer: bytearray, start: int, key: bytes) -> None:
+    """Mask ``buffer[start:]`` in place, lane by lane (see apply_mask)."""
+    for lane in range(4):
+        part = slice(start + lane, None, 4)
+        buffer[part] = buffer[part].translate(XOR_TABLES[key[lane]])
+
+
+def encode_frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, mask: bool = False) -> bytes:
     """One frame (section 5.2).  A client masks with a fresh random key from
     the operating system's secure source (section 5.3)."""
     n = len(payload)
@@ -91,8 +119,15 @@ def encode_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0,
     else:
         header = _HEADER64.pack(first, 127 | mask_bit, n)
     if mask:
-        key = os.urandom(4)
-        return header + key + apply_mask(payload, key) if n else header + key
+        key = mask_key()
+        if n < _LANES_FROM:
+            return header + key + apply_mask(payload, key)
+        # Large: one buffer for the whole frame, masked in place.
+        frame = bytearray(header)
+        frame += key
+        frame += payload
+        mask_lanes(frame, len(header) + 4, key)
+        return bytes(frame)
     return header + payload
 
 
