@@ -181,21 +181,19 @@ class WsProto(Driver):
         return sum([len(send(wp.TextMessage(m))) for m in messages])
 
     def ping_pong(self, client: wsproto.WSConnection, server: wsproto.WSConnection) -> None:
-        server.receive_data(client.send(wp.Ping(b"ping")))
-        out = b""
-        for event in server.events():
-            if isinstance(event, wp.Ping):
-                out += server.send(event.response())
-        client.receive_data(out)
-        for _ in client.events():
-            pass
+        self._answered(client, server, wp.Ping(b"ping"))
 
     def close(self, client: wsproto.WSConnection, server: wsproto.WSConnection) -> None:
-        server.receive_data(client.send(wp.CloseConnection(code=1000, reason="bye")))
+        self._answered(client, server, wp.CloseConnection(code=1000, reason="bye"))
+
+    @staticmethod
+    def _answered(client: wsproto.WSConnection, server: wsproto.WSConnection, event: wp.Event) -> None:
+        """The client sends ``event``; wsproto leaves the answer to the server."""
+        server.receive_data(client.send(event))
         out = b""
-        for event in server.events():
-            if isinstance(event, wp.CloseConnection):
-                out += server.send(event.response())
+        for received in server.events():
+            if isinstance(received, (wp.Ping, wp.CloseConnection)):
+                out += server.send(received.response())
         client.receive_data(out)
         for _ in client.events():
             pass

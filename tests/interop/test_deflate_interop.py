@@ -40,6 +40,14 @@ def _frames(peer: ServerProtocol | ClientProtocol) -> list[Frame]:
     return [e for e in peer.events_received() if isinstance(e, Frame)]
 
 
+def _send_all(peer: ServerProtocol | ClientProtocol) -> None:
+    for message in MESSAGES:
+        if isinstance(message, str):
+            peer.send_text(message.encode())
+        else:
+            peer.send_binary(message)
+
+
 def _rsv1_frames(data: bytes, masked: bool) -> int:
     """How many frames in ``data`` (no extended lengths over 64 KiB) have RSV1."""
     count, pos = 0, 0
@@ -77,11 +85,7 @@ def test_websockets_client_with_compression_to_our_server(no_context_takeover: b
     assert isinstance(state, DeflateSession)
     assert state.send_no_context_takeover is no_context_takeover
 
-    for message in MESSAGES:
-        if isinstance(message, str):
-            peer.send_text(message.encode())
-        else:
-            peer.send_binary(message)
+    _send_all(peer)
     data = _out(peer)
     assert _rsv1_frames(data, masked=True) == len(MESSAGES)  # the peer did compress
     ours.receive_data(data)
@@ -123,11 +127,7 @@ def test_our_client_with_compression_to_a_websockets_server(no_context_takeover:
         m.encode() if isinstance(m, str) else m for m in MESSAGES
     ]
 
-    for message in MESSAGES:
-        if isinstance(message, str):
-            peer.send_text(message.encode())
-        else:
-            peer.send_binary(message)
+    _send_all(peer)
     data = _out(peer)
     assert _rsv1_frames(data, masked=False) == len(MESSAGES)
     ours.receive_data(data)
