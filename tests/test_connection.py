@@ -564,3 +564,17 @@ def test_frame_limit_applies_to_the_fast_path() -> None:
     got = events(server)
     assert got[0] == Message("x" * 100)
     assert getattr(got[1], "code", None) == 1009
+
+
+def test_header_claiming_2_63_minus_1_bytes_fails_at_once_and_allocates_nothing() -> None:
+    import tracemalloc
+
+    server = server_open()
+    header = b"\x82\xff" + (2**63 - 1).to_bytes(8, "big") + b"\x00\x00\x00\x00"
+    tracemalloc.start()
+    server.receive_data(header)
+    got = events(server)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [getattr(e, "code", None) for e in got] == [1009]
+    assert peak < 64 * 1024  # nothing near the announced size

@@ -59,6 +59,15 @@ def test_tutorial_server_and_client_talk_over_a_socket_pair() -> None:
     assert callable(namespace["hello"])
 
 
+def test_security_origin_example_rejects_other_sites() -> None:
+    answer = run_blocks("docs/security.md")["answer"]
+    for origin, status in (("https://app.example.com", b"101"), ("https://evil.example", b"403")):
+        client, server = Connection(Role.CLIENT), Connection(Role.SERVER)
+        server.receive_data(client.send(Request(host="h", target="/", origin=origin)))
+        (request,) = events(server)
+        assert answer(server, request).startswith(b"HTTP/1.1 " + status)
+
+
 def in_state(role: Role, state: ConnectionState) -> Connection:
     """A connection of ``role`` in ``state``."""
     if state is ConnectionState.CONNECTING:

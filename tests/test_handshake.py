@@ -6,7 +6,14 @@ import base64
 
 import pytest
 
-from wsproto_lite import Connection, ConnectionState, LocalProtocolError, RemoteProtocolError, Role
+from wsproto_lite import (
+    Connection,
+    ConnectionState,
+    LocalProtocolError,
+    RemoteProtocolError,
+    Role,
+    origin_allowed,
+)
 from wsproto_lite.events import Accept, Close, Message, Reject, RejectData, Request
 from wsproto_lite.handshake import accept_token, parse_extension
 
@@ -454,3 +461,31 @@ def test_accept_with_valid_extra_headers_and_non_ascii_host() -> None:
     (accept,) = events(client)
     assert isinstance(accept, Accept)
     assert (b"x-served-by", b"node 1") in accept.extra_headers
+
+
+def _request_with_origin(origin: str | None) -> Request:
+    client, server = Connection(Role.CLIENT), Connection(Role.SERVER)
+    server.receive_data(client.send(Request(host="h", target="/", origin=origin)))
+    (request,) = events(server)
+    assert isinstance(request, Request)
+    return request
+
+
+@pytest.mark.parametrize(
+    ("origin", "allow_missing", "expected"),
+    [
+        ("https://app.example", False, True),
+        ("HTTPS://App.Example", False, True),  # origins compare without case
+        ("https://evil.example", False, False),
+        ("https://app.example.evil.example", False, False),  # whole origins, not prefixes
+        ("http://app.example", False, False),  # the scheme is part of the origin
+        ("null", False, False),
+        (None, False, False),
+        (None, True, True),
+    ],
+)
+def test_10_2_origin_check_against_cross_site_hijacking(
+    origin: str | None, allow_missing: bool, expected: bool
+) -> None:
+    request = _request_with_origin(origin)
+    assert origin_allowed(request, ["https://app.example"], allow_missing=allow_missing) is expected

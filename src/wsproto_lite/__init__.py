@@ -2,6 +2,7 @@
 
 from .connection import Connection, ConnectionState, Role
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from .handshake import origin_allowed
 
 __all__ = [
     "Connection",
@@ -10,6 +11,7 @@ __all__ = [
     "ProtocolError",
     "RemoteProtocolError",
     "Role",
+    "origin_allowed",
 ]
 
 __version__ = "0.1.0"

@@ -431,3 +431,20 @@ class ClientHandshake:
             extensions=accepted,
             extra_headers=[(k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS],
         )
+
+
+def origin_allowed(request: Request, allowed: Iterable[str], *, allow_missing: bool = False) -> bool:
+    """Whether a server should accept ``request`` given the origins it serves.
+
+    Browsers send the page's origin (``scheme://host[:port]``) with every
+    WebSocket handshake, and do not stop a page from opening a WebSocket to
+    another site: a server that relies on cookies must check the origin, or
+    any site can use a visitor's session (cross-site WebSocket hijacking).
+    Origins are compared whole and without regard to case; ``"null"`` (a
+    sandboxed page, a file) matches only if listed.  Clients that are not
+    browsers often send no Origin: they pass only with ``allow_missing=True``.
+    """
+    if request.origin is None:
+        return allow_missing
+    origin = request.origin.strip().lower()
+    return any(origin == candidate.strip().lower() for candidate in allowed)
