@@ -578,3 +578,16 @@ def test_header_claiming_2_63_minus_1_bytes_fails_at_once_and_allocates_nothing(
     tracemalloc.stop()
     assert [getattr(e, "code", None) for e in got] == [1009]
     assert peak < 64 * 1024  # nothing near the announced size
+
+
+def test_8_1_invalid_utf8_in_a_64_bit_length_frame_is_1007() -> None:
+    assert failed_with(server_open(max_message_size=None), frame(TEXT, b"a" * 70000 + b"\xff")) == 1007
+
+
+def test_5_2_64_bit_header_arriving_in_pieces() -> None:
+    server = server_open(max_message_size=None)
+    data = frame(BINARY, bytes(70000)) + frame(TEXT, b"next")
+    server.receive_data(data[:5])
+    assert events(server) == []
+    server.receive_data(data[5:])
+    assert events(server) == [Message(bytes(70000)), Message("next")]

@@ -489,3 +489,25 @@ def test_10_2_origin_check_against_cross_site_hijacking(
 ) -> None:
     request = _request_with_origin(origin)
     assert origin_allowed(request, ["https://app.example"], allow_missing=allow_missing) is expected
+
+
+def test_9_1_quoted_values_may_hold_commas() -> None:
+    server = Connection(Role.SERVER)
+    server.receive_data(
+        raw_request(
+            add='Sec-WebSocket-Extensions: x-a; note="a, b", x-b, permessage-deflate; client_max_window_bits'
+        )
+    )
+    (request,) = events(server)
+    assert isinstance(request, Request)
+    assert request.extensions == ('x-a; note="a, b"', "x-b", "permessage-deflate; client_max_window_bits")
+    assert parse_extension(request.extensions[0]) == ("x-a", [("note", "a, b")])
+
+
+def test_reject_body_longer_than_announced_is_refused() -> None:
+    server = Connection(Role.SERVER)
+    server.receive_data(raw_request())
+    events(server)
+    server.send(Reject(403, headers=[("Content-Length", "2")], has_body=True))
+    with pytest.raises(LocalProtocolError, match="cannot send this body"):
+        server.send(RejectData(b"too long"))

@@ -377,6 +377,9 @@ class Connection:
                         yield message
                         continue
             try:
+                # Text taken on the fast path is checked before any other
+                # frame, and before the loop can stop (it always comes here
+                # last), so bad UTF-8 fails in the read it arrived in (8.1).
                 if self._pending:
                     self._flush_pending(False)
                 if self._partial:
@@ -486,13 +489,6 @@ class Connection:
                 event = self._fail(error)
             if event is not None:
                 yield event
-        if self._pending and self._state in _RECEIVING:
-            # Text received so far is checked before events() stops, so bad
-            # UTF-8 fails in the read it arrived in (8.1).
-            try:
-                self._flush_pending(False)
-            except RemoteProtocolError as error:
-                yield self._fail(error)
         if self._eof and self._state in _RECEIVING:
             self._state = ConnectionState.CLOSED
             self._release()

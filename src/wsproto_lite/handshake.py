@@ -285,9 +285,8 @@ class ServerHandshake:
         return b"".join(lines), sessions
 
     def reject(self, event: Reject) -> bytes:
-        """An HTTP response that refuses the handshake."""
-        if self._h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-            raise LocalProtocolError("a response has already been sent")
+        """An HTTP response that refuses the handshake (the connection's
+        state machine lets only one response through)."""
         if event.status_code < 200 or event.status_code == 101:
             raise LocalProtocolError(
                 f"a Reject needs a final status (200-599), not {event.status_code}; "
