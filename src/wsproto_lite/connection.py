@@ -650,16 +650,13 @@ class Connection:
 
     def _finish_message(self) -> str | bytes:
         """The whole message, once its last piece came on the fast path."""
+        text = self._msg_opcode == TEXT
+        if text:
+            self._flush_pending(True)
         parts = self._msg_parts
         self._msg_parts = []
-        text = self._msg_opcode == TEXT
         self._msg_opcode = 0
-        if text:
-            data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
-            self._pending.clear()
-            parts.append(self._decode_text(data, True))  # type: ignore[arg-type]
-            return "".join(parts)  # type: ignore[arg-type]
-        return b"".join(parts)  # type: ignore[arg-type]
+        return "".join(parts) if text else b"".join(parts)  # type: ignore[arg-type]
 
     def _receive_fragment(
         self, opcode: int, payload: bytes | bytearray, rsv: int, fin: bool

@@ -96,6 +96,11 @@ def _tokens(fields: Fields, name: bytes) -> list[str]:
 
 def _has_token(fields: Fields, name: bytes, token: str) -> bool:
     """Whether a comma-separated header holds ``token``, in any case."""
+    values = fields.get(name)
+    if values is None:
+        return False
+    if len(values) == 1 and values[0].lower() == token.encode():
+        return True  # the usual form: one value, the token alone
     return any(item.lower() == token for item in _tokens(fields, name))
 
 
@@ -205,11 +210,11 @@ class ServerHandshake:
             raise RemoteProtocolError("a WebSocket handshake needs HTTP/1.1", status_code=400)
         if fields.get(b"content-length", [b"0"]) != [b"0"] or b"transfer-encoding" in fields:
             raise RemoteProtocolError("a WebSocket request has no body", status_code=400)
-        if fields.get(b"upgrade") != [b"websocket"] and not _has_token(fields, b"upgrade", "websocket"):
+        if not _has_token(fields, b"upgrade", "websocket"):
             raise RemoteProtocolError(
                 "missing 'Upgrade: websocket'", status_code=426, headers=_UPGRADE_REQUIRED
             )
-        if fields.get(b"connection") != [b"Upgrade"] and not _has_token(fields, b"connection", "upgrade"):
+        if not _has_token(fields, b"connection", "upgrade"):
             raise RemoteProtocolError("missing 'Connection: Upgrade'", status_code=400)
         if fields.get(b"sec-websocket-version") != [b"13"]:
             raise RemoteProtocolError(
@@ -229,12 +234,8 @@ class ServerHandshake:
         self.request = Request(
             fields[b"host"][0].decode("latin-1"),
             request.target.decode("latin-1"),
-            subprotocols=tuple(_tokens(fields, b"sec-websocket-protocol"))
-            if b"sec-websocket-protocol" in fields
-            else (),
-            extensions=tuple(_tokens(fields, b"sec-websocket-extensions"))
-            if b"sec-websocket-extensions" in fields
-            else (),
+            subprotocols=tuple(_tokens(fields, b"sec-websocket-protocol")),
+            extensions=tuple(_tokens(fields, b"sec-websocket-extensions")),
             extra_headers=tuple((k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS),
             origin=origin[0].decode("latin-1") if origin else None,
             headers=headers,
@@ -403,9 +404,9 @@ class ClientHandshake:
         assert request is not None
         headers = _lower(response.headers)
         fields = _fields(headers)
-        if fields.get(b"upgrade") != [b"websocket"] and not _has_token(fields, b"upgrade", "websocket"):
+        if not _has_token(fields, b"upgrade", "websocket"):
             raise RemoteProtocolError("the response lacks 'Upgrade: websocket'")
-        if fields.get(b"connection") != [b"Upgrade"] and not _has_token(fields, b"connection", "upgrade"):
+        if not _has_token(fields, b"connection", "upgrade"):
             raise RemoteProtocolError("the response lacks 'Connection: Upgrade'")
         if fields.get(b"sec-websocket-accept") != [accept_token(self._key)]:
             raise RemoteProtocolError("wrong or missing Sec-WebSocket-Accept")
