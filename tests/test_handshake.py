@@ -126,6 +126,14 @@ def test_4_2_1_request_with_a_body_is_400() -> None:
     assert server_error(raw_request(add="Content-Length: 3") + b"abc").status_code == 400
 
 
+def test_unknown_transfer_coding_is_501() -> None:
+    # RFC 9112, 6.1: a transfer coding the server does not understand is
+    # answered with 501 (h11's hint); found by the fuzzer, which expected 4xx.
+    error = server_error(raw_request(add="Transfer-Encoding: gzip"))
+    assert error.status_code == 501
+    assert error.reason
+
+
 def test_oversized_head_is_431() -> None:
     server = Connection(Role.SERVER, max_handshake_size=1024)
     with pytest.raises(RemoteProtocolError) as info:
@@ -164,7 +172,7 @@ def test_reject_without_body_sends_content_length_0_and_closes() -> None:
     assert b"Content-Length: 0\r\n" in data
     assert b"Connection: close\r\n" in data
     assert server.state is ConnectionState.CLOSED
-    with pytest.raises(LocalProtocolError, match="handshake is over"):
+    with pytest.raises(LocalProtocolError, match=r"state CLOSED .*allowed now: nothing$"):
         server.send(RejectData(b"late"))
 
 
@@ -389,18 +397,18 @@ def test_client_must_send_request_before_receiving() -> None:
 def test_client_sends_one_request() -> None:
     client = Connection(Role.CLIENT)
     client.send(Request(host="h", target="/"))
-    with pytest.raises(LocalProtocolError, match="already"):
+    with pytest.raises(LocalProtocolError, match=r"CONNECTING .*wait for the server's Accept or Reject"):
         client.send(Request(host="h", target="/"))
 
 
 @pytest.mark.parametrize("event", [Accept(), Reject(), RejectData()])
 def test_client_cannot_send_server_events(event: Accept | Reject | RejectData) -> None:
-    with pytest.raises(LocalProtocolError, match="client cannot send"):
+    with pytest.raises(LocalProtocolError, match=r"\(client\): a client starts .*allowed now: Request$"):
         Connection(Role.CLIENT).send(event)
 
 
 def test_server_cannot_send_request() -> None:
-    with pytest.raises(LocalProtocolError, match="server cannot send a Request"):
+    with pytest.raises(LocalProtocolError, match=r"send Request in state CONNECTING \(server\)"):
         Connection(Role.SERVER).send(Request(host="h", target="/"))
 
 

@@ -104,6 +104,7 @@ class ConnectionState(enum.Enum):
 
 
 _SENDING = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
+_MESSAGES = ("Message", "Ping", "Pong", "Close")
 _RECEIVING = (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING)
 
 
@@ -523,7 +524,10 @@ class Connection:
             self._inbuf += data
         elif state is ConnectionState.CONNECTING or state is ConnectionState.REJECTING:
             if self._client and not self._request_sent:
-                raise LocalProtocolError("a client sends its Request before it receives data")
+                raise LocalProtocolError(
+                    "cannot receive data in state CONNECTING (client) before the Request is sent; "
+                    "send Request first"
+                )
             self._receive_handshake(bytes(data))
         # After CLOSED, or once the peer's close frame arrived, nothing the
         # peer sends has meaning; it is dropped.
@@ -736,21 +740,49 @@ class Connection:
             data = self.data_to_send() + data
         return data
 
-    def _not_open(self, what: str) -> LocalProtocolError:
+    def _allowed(self) -> tuple[tuple[str, ...], str]:
+        """What may be sent in the current state, and why nothing else may."""
         state = self._state
+        if state in _SENDING:
+            if state is ConnectionState.OPEN:
+                return _MESSAGES, "the handshake is over"
+            return _MESSAGES, "the peer closed; finish what you were sending and answer with Close"
         if state is ConnectionState.CONNECTING:
-            hint = "wait for the handshake to finish (Accept)"
-        elif state is ConnectionState.LOCAL_CLOSING:
-            hint = "a Close was already sent; wait for the peer's Close"
-        elif state is ConnectionState.REJECTING:
-            hint = "the handshake was rejected; only RejectData may follow"
-        else:
-            hint = "the connection is closed; open a new one"
-        return LocalProtocolError(f"cannot send {what} in state {state.name}: {hint}")
+            handshake = self._handshake
+            if isinstance(handshake, ClientHandshake):
+                if self._request_sent:
+                    return (
+                        (),
+                        "the handshake is not done; wait for the server's Accept or Reject from events()",
+                    )
+                return ("Request",), "a client starts the handshake with Request"
+            assert handshake is not None
+            if handshake.failed:
+                return ("Reject",), "the Request was invalid; answer with the Reject its error suggests"
+            if handshake.request is None:
+                return ("Reject",), "the handshake is not done; wait for the Request from events()"
+            return ("Accept", "Reject"), "the handshake is not done; answer the Request first"
+        if state is ConnectionState.LOCAL_CLOSING:
+            return (), "a Close was already sent; wait for the peer's Close"
+        if state is ConnectionState.REJECTING:
+            if self._client:
+                return (), "the server rejected the handshake; read its RejectData events"
+            return ("RejectData",), "the handshake was rejected; only the rest of its body may follow"
+        return (), "the connection is closed; open a new one"
+
+    def _refuse(self, what: str) -> LocalProtocolError:
+        """The error for sending ``what`` now: it names the state and what
+        may be sent instead."""
+        allowed, why = self._allowed()
+        instead = ", ".join(allowed) or "nothing"
+        return LocalProtocolError(
+            f"cannot send {what} in state {self._state.name} ({self.role.value}): {why}; "
+            f"allowed now: {instead}"
+        )
 
     def _send_message(self, event: Message) -> bytes:
         if self._state not in _SENDING:
-            raise self._not_open("a Message")
+            raise self._refuse("Message")
         data = event.data
         if isinstance(data, str):
             opcode = TEXT
@@ -790,7 +822,7 @@ class Connection:
     def _send_control(self, event: Ping | Pong) -> bytes:
         name = type(event).__name__
         if self._state not in _SENDING:
-            raise self._not_open(f"a {name}")
+            raise self._refuse(name)
         if len(event.payload) > MAX_CONTROL_PAYLOAD:
             raise LocalProtocolError(
                 f"a {name} payload is at most {MAX_CONTROL_PAYLOAD} bytes (RFC 6455, 5.5), "
@@ -801,7 +833,7 @@ class Connection:
     def _send_close(self, event: Close) -> bytes:
         state = self._state
         if state not in _SENDING:
-            raise self._not_open("a Close")
+            raise self._refuse("Close")
         payload = encode_close(event.code, event.reason)
         if state is ConnectionState.OPEN:
             self._state = ConnectionState.LOCAL_CLOSING
@@ -811,27 +843,16 @@ class Connection:
         return encode_frame(CLOSE, payload, mask=self._client)
 
     def _send_handshake(self, event: Event) -> bytes:
-        state = self._state
+        if not isinstance(event, Request | Accept | Reject | RejectData):
+            raise LocalProtocolError(f"{event!r} is not an event; see wsproto_lite.events")
+        name = type(event).__name__
+        if name not in self._allowed()[0]:
+            raise self._refuse(name)
         handshake = self._handshake
-        if self._client:
-            if not isinstance(event, Request):
-                raise LocalProtocolError(
-                    f"a client cannot send {type(event).__name__}; it starts with Request "
-                    "and then sends Message, Ping, Pong or Close"
-                )
-            if self._request_sent:
-                raise LocalProtocolError("the Request was already sent; a connection has one handshake")
+        if isinstance(event, Request):
             assert isinstance(handshake, ClientHandshake)
             self._request_sent = True
             return handshake.send_request(event)
-        if isinstance(event, Request):
-            raise LocalProtocolError("a server cannot send a Request; it answers one with Accept or Reject")
-        if state is not ConnectionState.CONNECTING and not (
-            state is ConnectionState.REJECTING and isinstance(event, RejectData)
-        ):
-            raise LocalProtocolError(
-                f"cannot send {type(event).__name__} in state {state.name}: the handshake is over"
-            )
         assert isinstance(handshake, ServerHandshake)
         if isinstance(event, Accept):
             data, sessions = handshake.accept(event, self._supported)
@@ -841,11 +862,8 @@ class Connection:
             data = handshake.reject(event)
             self._state = ConnectionState.REJECTING if event.has_body else ConnectionState.CLOSED
             return data
-        if isinstance(event, RejectData):
-            if state is not ConnectionState.REJECTING:
-                raise LocalProtocolError("send Reject(has_body=True) before RejectData")
-            data = handshake.reject_data(event)
-            if event.body_finished:
-                self._state = ConnectionState.CLOSED
-            return data
-        raise LocalProtocolError(f"{event!r} is not an event")  # pragma: no cover
+        assert isinstance(event, RejectData)
+        data = handshake.reject_data(event)
+        if event.body_finished:
+            self._state = ConnectionState.CLOSED
+        return data

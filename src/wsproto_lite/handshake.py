@@ -248,11 +248,8 @@ class ServerHandshake:
         form, and the caller's extra headers are checked as h11 would.
         """
         request = self.request
-        if request is None or self.failed:
-            raise LocalProtocolError(
-                "no valid Request has been received, so there is nothing to Accept; "
-                "answer an invalid request with Reject"
-            )
+        # The connection's state machine lets Accept through only after a valid request.
+        assert request is not None
         lines = [
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept_token(self._key) + b"\r\n"
