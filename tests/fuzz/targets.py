@@ -1,0 +1,151 @@
+"""Fuzz targets: whatever a hostile peer sends, in every state, in both roles.
+
+A target takes one input.  Its first byte is the setting:
+
+* bits 0-1, the state the bytes arrive in: 0 the opening handshake (the rest
+  of the input starts with the peer's HTTP head), 1 open, 2 closing (we sent
+  ``Close`` first), 3 open with ``auto_reply=False`` (the harness then
+  answers pings and closes itself, as an application would);
+* bit 2, permessage-deflate offered and accepted;
+* bit 3, ``stream_messages``;
+* bits 4-7, how the bytes are cut: 0 all in one call, n in pieces of
+  2**(n-1) bytes.
+
+The rest is what the peer sends.  In a client's handshake, ``@ACCEPT@`` is
+replaced by the ``Sec-WebSocket-Accept`` value of the key the client sent, so
+the fuzzer can get past the handshake without guessing SHA-1.
+
+What must hold (any other exception is a finding):
+
+* ``receive_data`` raises only ``RemoteProtocolError``, and only during the
+  handshake; a server answers it with the ``Reject`` it suggests;
+* the events are the documented ones, none after a ``Close``, and a
+  received message is never larger than the limit;
+* a failed connection reports a close code the RFC allows;
+* every byte we produce is valid to the peer: fed to a real ``Connection``
+  of the other role, it never makes that peer fail the connection.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from wsproto_lite import Connection, ConnectionState, RemoteProtocolError, Role
+from wsproto_lite.events import Accept, Close, Message, Ping, Pong, Reject, RejectData, Request
+from wsproto_lite.extensions import PerMessageDeflate
+from wsproto_lite.frames import valid_wire_code
+from wsproto_lite.handshake import accept_token
+
+LIMIT = 4096  # small, so that the message limit is within the fuzzer's reach
+ACCEPT_PLACEHOLDER = b"@ACCEPT@"
+_KEY = re.compile(rb"Sec-WebSocket-Key: ([A-Za-z0-9+/=]+)")
+_CLOSE_CODES = {1002, 1006, 1007, 1009, 1010}  # what we fail a connection with
+_EVENTS = (Request, Accept, Reject, RejectData, Message, Ping, Pong, Close)
+
+
+def fuzz_server(data: bytes) -> None:
+    run(Role.SERVER, data)
+
+
+def fuzz_client(data: bytes) -> None:
+    run(Role.CLIENT, data)
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {"server": fuzz_server, "client": fuzz_client}
+
+
+def setting(stage: int, *, deflate: bool = False, stream: bool = False, chunk_bits: int = 0) -> int:
+    """The first byte of an input (see the module's docstring)."""
+    return stage | deflate << 2 | stream << 3 | chunk_bits << 4
+
+
+def connect(role: Role, settings: int) -> tuple[Connection, Connection | None]:
+    """The connection under test, in the state ``settings`` names, and its
+    peer (None while the handshake is still to be fuzzed)."""
+    stage = settings & 3
+    offer = [PerMessageDeflate()] if settings & 4 else []
+    opts = {"max_message_size": LIMIT, "stream_messages": bool(settings & 8), "auto_reply": stage != 3}
+    client = Connection(Role.CLIENT, **opts)  # type: ignore[arg-type]
+    server = Connection(Role.SERVER, extensions=offer, **opts)  # type: ignore[arg-type]
+    if stage == 0:
+        return (server if role is Role.SERVER else client), None
+    server.receive_data(client.send(Request(host="h", target="/", extensions=offer)))
+    next(server.events())
+    client.receive_data(server.send(Accept()))
+    next(client.events())
+    conn, peer = (server, client) if role is Role.SERVER else (client, server)
+    if stage == 2:
+        peer.receive_data(conn.send(Close()))
+    return conn, peer
+
+
+def run(role: Role, data: bytes) -> None:
+    if not data:
+        return
+    settings, body = data[0], data[1:]
+    conn, peer = connect(role, settings)
+    if peer is None and role is Role.CLIENT:
+        offer = [PerMessageDeflate()] if settings & 4 else []
+        request = conn.send(Request(host="h", target="/", extensions=offer))
+        match = _KEY.search(request)
+        assert match is not None
+        body = body.replace(ACCEPT_PLACEHOLDER, accept_token(match.group(1)))
+    chunk = 1 << ((settings >> 4) - 1) if settings >> 4 else max(len(body), 1)
+    sent: list[bytes] = []
+    closed = [False]
+    for start in range(0, len(body), chunk):
+        if not feed(conn, body[start : start + chunk], sent, closed):
+            return
+    feed(conn, None, sent, closed)
+    if peer is not None:
+        check_peer_accepts(peer, b"".join(sent))
+
+
+def feed(conn: Connection, data: bytes | None, sent: list[bytes], closed: list[bool]) -> bool:
+    """Give ``conn`` the peer's bytes and act on its events as an
+    application would; False once the handshake failed."""
+    handshake = conn.state in (ConnectionState.CONNECTING, ConnectionState.REJECTING)
+    failure: RemoteProtocolError | None = None
+    try:
+        conn.receive_data(data)
+    except RemoteProtocolError as error:
+        failure = error
+    if failure is not None:
+        assert handshake, f"raised after the handshake: {failure!r}"
+        assert failure.reason
+        if conn.role is Role.SERVER:
+            assert failure.status_code is not None
+            assert 400 <= failure.status_code < 600  # 501 for an unknown transfer coding
+            conn.send(Reject(failure.status_code, headers=failure.headers))
+        assert conn.state is ConnectionState.CLOSED
+        return False
+    for event in conn.events():
+        assert isinstance(event, _EVENTS), event
+        assert not closed[0], f"{event!r} after a Close"
+        if isinstance(event, Request):
+            sent.append(conn.send(Accept()))
+        elif isinstance(event, Message):
+            assert isinstance(event.data, str | bytes)
+            assert len(event.data) <= LIMIT
+        elif isinstance(event, Ping) and not conn.auto_reply and conn.state is ConnectionState.OPEN:
+            sent.append(conn.send(Pong(event.payload)))
+        elif isinstance(event, Close):
+            closed[0] = True
+            if event.by_peer:
+                assert valid_wire_code(event.code) or event.code == 1005, event
+                if conn.state is ConnectionState.REMOTE_CLOSING:
+                    sent.append(conn.send(Close(1000)))
+            else:
+                assert event.code in _CLOSE_CODES, event
+            assert conn.state in (ConnectionState.CLOSED, ConnectionState.REMOTE_CLOSING)
+    sent.append(conn.data_to_send())
+    return True
+
+
+def check_peer_accepts(peer: Connection, wire: bytes) -> None:
+    """Everything we sent is valid WebSocket to a real peer of the other role."""
+    peer.receive_data(wire)
+    for event in peer.events():
+        if isinstance(event, Close):
+            assert event.by_peer, f"our bytes made the peer fail: {event!r}"
