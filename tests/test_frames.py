@@ -35,11 +35,25 @@ def test_rfc6455_5_7_masked_hello() -> None:
     st.binary(min_size=4, max_size=4),
 )
 def test_5_3_masking_is_its_own_inverse(data: bytes, key: bytes) -> None:
-    # Each size range has its own technique: small, medium, and lanes.
+    # Each size range has its own technique: small, medium, and lanes (the
+    # pieces past 64 KiB are tested below).
     masked = apply_mask(data, key)
     assert len(masked) == len(data)
     assert apply_mask(masked, key) == data
     assert masked == bytes(b ^ key[i % 4] for i, b in enumerate(data))
+
+
+@pytest.mark.parametrize("size", [65535, 65536, 65537, 2 * 65536 + 3, 300_001])
+def test_5_3_large_payloads_are_masked_in_pieces_that_keep_the_key_aligned(size: int) -> None:
+    # Past 64 KiB masking works piece by piece; every byte must still meet
+    # key[i % 4], in apply_mask and in a client's frame.
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    key = bytes.fromhex("37fa213d")
+    expected = bytes(b ^ key[i % 4] for i, b in enumerate(data))
+    assert apply_mask(data, key) == expected
+    frame = encode_frame(BINARY, data, mask=True)
+    key_at = 4 if size < 65536 else 10  # after the 16- or 64-bit length
+    assert apply_mask(frame[key_at + 4 :], frame[key_at : key_at + 4]) == data
 
 
 def test_5_7_unmasked_hello() -> None:

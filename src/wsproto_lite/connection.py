@@ -53,6 +53,7 @@ from .events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectDat
 from .extensions import Extension, ExtensionSession
 from .frames import (
     _LANES_FROM,
+    _PIECE,
     BINARY,
     CLOSE,
     CONTINUATION,
@@ -614,10 +615,11 @@ class Connection:
         payload: bytes | bytearray
         if not key:
             payload = bytes(buf[pos : pos + n])
-        elif n < _LANES_FROM:
-            payload = apply_mask(buf[pos : pos + n], key)
+        elif n < _LANES_FROM or n > _PIECE:
+            with memoryview(buf) as view:
+                payload = apply_mask(view[pos : pos + n], key)
         else:
-            # Large pieces are masked in the copy the slice makes anyway.
+            # Medium pieces are masked in the copy the slice makes anyway.
             payload = buf[pos : pos + n]
             mask_lanes(payload, 0, key)
         if key:

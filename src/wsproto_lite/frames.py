@@ -72,19 +72,25 @@ def mask_key() -> bytes:
 
 #: XOR_TABLES[k] maps every byte b to b ^ k, for bytes.translate.
 XOR_TABLES = [bytes(b ^ k for b in range(256)) for k in range(256)]
-#: From this size on, masking works on four byte lanes (measured: see
-#: docs/performance.md).
+#: From this size on, masking works on four byte lanes...
 _LANES_FROM = 2048
+#: ...and past this one, on pieces of this size, each one integer (measured:
+#: see docs/performance.md).
+_PIECE = 65536
+#: The key 0x00000001 repeated over a piece: times a key, the key repeated.
+_REPEAT_PIECE = int.from_bytes(b"\x01\x00\x00\x00" * (_PIECE // 4), "little")
 
 
 def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
     """XOR ``data`` with the 4-byte masking ``key`` (section 5.3).
 
-    Pure Python has no vector XOR, so the technique depends on the size:
-    small payloads are XORed as one integer with the key repeated by a
-    multiplication; large ones as four lanes (every fourth byte), each
-    mapped through a 256-byte table with ``bytes.translate``, which runs at
-    C speed and avoids converting the payload to an integer and back.
+    Pure Python has no vector XOR, so the technique depends on the size.
+    Small payloads are XORed as one integer, the key repeated by a
+    multiplication.  Medium ones as four lanes (every fourth byte), each
+    mapped through a 256-byte table by ``bytes.translate`` at C speed.  Large
+    ones in 64 KiB pieces, each XORed as one integer with the key repeated
+    once per call: strided lane copies slow down badly on buffers larger than
+    the CPU's cache, integer conversion does not.
     """
     n = len(data)
     if n <= MAX_CONTROL_PAYLOAD:
@@ -93,9 +99,11 @@ def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
     if n < _LANES_FROM:
         repeated = key * (n >> 2) + key[: n & 3]
         return (int.from_bytes(data, "little") ^ int.from_bytes(repeated, "little")).to_bytes(n, "little")
-    out = bytearray(data)
-    mask_lanes(out, 0, key)
-    return bytes(out)
+    if n <= _PIECE:
+        out = bytearray(data)
+        mask_lanes(out, 0, key)
+        return bytes(out)
+    return b"".join(mask_pieces([], data, key))
 
 
 def mask_lanes(buffer: bytearray, start: int, key: bytes) -> None:
@@ -103,6 +111,21 @@ def mask_lanes(buffer: bytearray, start: int, key: bytes) -> None:
     for lane in range(4):
         part = slice(start + lane, None, 4)
         buffer[part] = buffer[part].translate(XOR_TABLES[key[lane]])
+
+
+def mask_pieces(pieces: list[bytes], data: bytes | bytearray | memoryview, key: bytes) -> list[bytes]:
+    """Append ``data`` masked to ``pieces``, 64 KiB at a time (see apply_mask)."""
+    repeated = int.from_bytes(key, "little") * _REPEAT_PIECE
+    n = len(data)
+    whole = n - n % _PIECE
+    with memoryview(data) as view:
+        pieces += [
+            (int.from_bytes(view[at : at + _PIECE], "little") ^ repeated).to_bytes(_PIECE, "little")
+            for at in range(0, whole, _PIECE)
+        ]
+        if whole < n:  # _PIECE is a multiple of 4: the key lines up again
+            pieces.append(apply_mask(view[whole:], key))
+    return pieces
 
 
 def encode_frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, mask: bool = False) -> bytes:
@@ -122,7 +145,9 @@ def encode_frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, ma
         key = mask_key()
         if n < _LANES_FROM:
             return header + key + apply_mask(payload, key)
-        # Large: one buffer for the whole frame, masked in place.
+        if n > _PIECE:
+            return b"".join(mask_pieces([header + key], payload, key))
+        # Medium: one buffer for the whole frame, masked in place.
         frame = bytearray(header)
         frame += key
         frame += payload
