@@ -50,7 +50,7 @@ from collections.abc import Iterator, Sequence
 
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectData, Request
-from .extensions import Extension, ExtensionSession
+from .extensions import DeflateSession, Extension, ExtensionSession
 from .frames import (
     _LANES_FROM,
     _PIECE,
@@ -62,6 +62,7 @@ from .frames import (
     PING,
     PONG,
     REPEAT_KEY,
+    RSV1,
     RSV_BITS,
     SMALL_HEADERS,
     TEXT,
@@ -134,6 +135,7 @@ class Connection:
         "_client",
         "_close_now",
         "_decoder",
+        "_deflate",
         "_eof",
         "_events",
         "_handshake",
@@ -204,6 +206,7 @@ class Connection:
         #: The negotiated subprotocol, once the handshake is done.
         self.subprotocol: str | None = None
         self._sessions: tuple[ExtensionSession, ...] = ()
+        self._deflate: DeflateSession | None = None  # the send fast path's one session
         self._rsv_allowed = 0
         # The message being received: its opcode (0 for none), pieces, size,
         # RSV bits of its first frame, and the UTF-8 decoder of a text one.
@@ -566,6 +569,8 @@ class Connection:
         self._handshake = None  # h11's state is not needed any more
         self.subprotocol = subprotocol
         self._sessions = tuple(sessions)
+        if len(sessions) == 1 and isinstance(sessions[0], DeflateSession) and sessions[0].compresses:
+            self._deflate = sessions[0]
         for session in sessions:
             self._rsv_allowed |= session.rsv
         self._inbuf += trailing
@@ -802,6 +807,15 @@ class Connection:
         else:
             frame_opcode = opcode
         fin = event.message_finished
+        deflate = self._deflate
+        if deflate is not None and fin and not self._send_opcode:
+            # The common compressed case: one permessage-deflate session and a
+            # whole message, framed here without the general path's calls.
+            payload = deflate.compress_message(payload)
+            n = len(payload)
+            if n < 126 and not self._client:
+                return SMALL_HEADERS[opcode | 0xC0][n] + payload
+            return encode_frame(opcode, payload, True, RSV1, self._client)
         n = len(payload)
         if n < 126 and fin and not self._send_opcode and not self._sessions:
             # The common case: a small unfragmented, uncompressed message.

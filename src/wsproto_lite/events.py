@@ -123,7 +123,7 @@ class RejectData:
     body_finished: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Message:
     """A WebSocket message: ``str`` for a text message, ``bytes`` for binary.
 
@@ -137,6 +137,13 @@ class Message:
     data: str | bytes
     _: KW_ONLY
     message_finished: bool = True
+
+    def __init__(self, data: str | bytes, *, message_finished: bool = True) -> None:
+        # The generated __init__ of a frozen dataclass goes through
+        # object.__setattr__; the slots' own setters cost a third as much,
+        # and an application makes one Message per message it sends.
+        _set_message_data(self, data)
+        _set_message_finished(self, message_finished)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,5 +178,8 @@ class Close:
     _: KW_ONLY
     by_peer: bool = False
 
+
+_set_message_data = Message.__dict__["data"].__set__
+_set_message_finished = Message.__dict__["message_finished"].__set__
 
 Event = Request | Accept | Reject | RejectData | Message | Ping | Pong | Close

@@ -75,6 +75,7 @@ class Extension(ABC):
 # -- permessage-deflate (RFC 7692) ----------------------------------------------
 
 _TAIL = b"\x00\x00\xff\xff"
+_SYNC_FLUSH = zlib.Z_SYNC_FLUSH
 _WINDOW_BITS = range(8, 16)
 _PARAMS = frozenset(
     (
@@ -287,24 +288,45 @@ class DeflateSession(ExtensionSession):
             self._inflater = None
         return data
 
+    @property
+    def compresses(self) -> bool:
+        """Whether messages we send are compressed: zlib cannot keep to an
+        8-bit window, so with one they go uncompressed (the RFC allows any
+        message uncompressed)."""
+        return self.send_window_bits > 8
+
     def encode(self, payload: bytes, first: bool, fin: bool) -> tuple[bytes, int]:
         """Deflate a piece of an outgoing message (7.2.1); RSV1 on its first frame."""
         if first:
-            # zlib cannot keep to an 8-bit window: such messages go uncompressed.
-            self._compressing = self.send_window_bits > 8
+            self._compressing = self.compresses
+            if fin and self._compressing:
+                return self.compress_message(payload), RSV1
         if not self._compressing:
             return payload, 0
-        deflater = self._deflater
-        if deflater is None:
-            deflater = self._deflater = zlib.compressobj(
-                self.config.compress_level, zlib.DEFLATED, -self.send_window_bits, self.config.mem_level
-            )
-        data = deflater.compress(payload) + deflater.flush(zlib.Z_SYNC_FLUSH)
+        data = self._compress(payload)
         if fin:
             data = data[:-4]  # a sync flush always ends with 00 00 ff ff (7.2.1)
             if self.send_no_context_takeover:
                 self._deflater = None
         return data, RSV1 if first else 0
+
+    def compress_message(self, payload: bytes) -> bytes:
+        """A whole message deflated (7.2.1): the connection's fast path."""
+        deflater = self._deflater or self._new_deflater()
+        data = deflater.compress(payload) + deflater.flush(_SYNC_FLUSH)
+        if self.send_no_context_takeover:
+            self._deflater = None
+        return data[:-4]  # a sync flush always ends with 00 00 ff ff
+
+    def _compress(self, payload: bytes) -> bytes:
+        deflater = self._deflater or self._new_deflater()
+        return deflater.compress(payload) + deflater.flush(_SYNC_FLUSH)
+
+    def _new_deflater(self) -> zlib._Compress:
+        self._deflater = zlib.compressobj(
+            self.config.compress_level, zlib.DEFLATED, -self.send_window_bits, self.config.mem_level
+        )
+        return self._deflater
 
     def close(self) -> None:
         self._deflater = None
