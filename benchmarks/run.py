@@ -5,6 +5,7 @@ workloads, in one process run.
     python3 dev.py bench            # the full run, about three minutes
     python3 dev.py bench --quick    # a smoke run, a few seconds
     python3 dev.py bench --write    # also rewrite docs/performance.md
+    python3 dev.py bench --only "1 MiB"   # a subset of the workloads
 
 Every repeat runs every workload for every library, in an order that rotates
 from repeat to repeat; the table reports the median CPU time
