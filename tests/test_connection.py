@@ -443,6 +443,11 @@ def test_sending_after_close(event: Event) -> None:
         server.send(event)
 
 
+def test_sending_something_that_is_not_an_event() -> None:
+    with pytest.raises(LocalProtocolError, match=r"'hello' is not an event; see wsproto_lite\.events"):
+        server_open().send("hello")  # type: ignore[arg-type]
+
+
 def test_sending_after_a_rejection() -> None:
     server = Connection(Role.SERVER)
     server.receive_data(Connection(Role.CLIENT).send(Request(host="h", target="/")))

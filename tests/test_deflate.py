@@ -330,6 +330,27 @@ def test_fragmented_sends_are_compressed_as_one_message() -> None:
     assert events(server) == [Message(b"x" * 1000 + b"y" * 1000)]
 
 
+def test_7_1_1_no_context_takeover_holds_for_fragmented_sends() -> None:
+    client, server = negotiate(PerMessageDeflate(client_no_context_takeover=True))
+    text = "a fairly repetitive message " * 3
+    sent = [client.send(Message(text, message_finished=False)) + client.send(Message("")) for _ in range(2)]
+    assert len(sent[0]) == len(sent[1])  # the second could not refer back to the first
+    server.receive_data(b"".join(sent))
+    assert events(server) == [Message(text), Message(text)]
+
+
+def test_extension_interface_encodes_a_whole_message_like_the_connection() -> None:
+    # Connection deflates whole messages through its fast path; the generic
+    # ExtensionSession.encode (used when other extensions are negotiated too)
+    # must produce the same RSV1 payload.
+    client, _ = negotiate()
+    other, _ = negotiate()
+    payload, rsv = session(client).encode(b"Hello, Hello", True, True)
+    assert rsv == 0x40
+    assert payload == session(other).compress_message(b"Hello, Hello")
+    assert zlib.decompressobj(wbits=-15).decompress(payload + b"\x00\x00\xff\xff") == b"Hello, Hello"
+
+
 def test_streaming_mode_with_compression() -> None:
     client, server = negotiate(stream_messages=True)
     text = "streamed " * 2000
