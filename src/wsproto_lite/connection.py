@@ -68,6 +68,7 @@ from .frames import (
     encode_close,
     encode_frame,
     mask_key,
+    read_int,
 )
 from .handshake import ClientHandshake, ServerHandshake
 from .receiving import Receiver
@@ -378,9 +379,7 @@ class Connection(Receiver):
             # The common case: a small unfragmented, uncompressed message.
             if self._client:
                 key = mask_key()
-                masked = (
-                    int.from_bytes(payload, "little") ^ int.from_bytes(key, "little") * REPEAT_KEY[n]
-                ) & TRUNCATE[n]
+                masked = (read_int(payload, "little") ^ read_int(key, "little") * REPEAT_KEY[n]) & TRUNCATE[n]
                 return SMALL_HEADERS[opcode | 0x80][n + 0x80] + key + masked.to_bytes(n, "little")
             return SMALL_HEADERS[opcode | 0x80][n] + payload
         rsv = 0

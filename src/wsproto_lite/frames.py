@@ -48,8 +48,8 @@ SMALL_HEADERS = {
 }
 
 
-_KEYS = b""
-_KEYS_AT = 0
+#: Masking keys drawn ahead of need, taken one per frame.
+_KEY_POOL: list[bytes] = []
 
 
 def mask_key() -> bytes:
@@ -57,18 +57,20 @@ def mask_key() -> bytes:
     operating system's secure random source, drawn 4 KiB at a time because
     a system call per frame costs more than masking a small frame.
 
-    Without a lock, two threads may rarely draw the same key; that leaves
-    every key as unpredictable as before, which is what 10.3 asks.
+    ``list.pop`` is atomic, so threads never share a key; a thread that
+    finds the pool empty refills it and tries again.
     """
-    global _KEYS, _KEYS_AT
-    at = _KEYS_AT
-    keys = _KEYS
-    if at >= len(keys):
-        _KEYS = keys = os.urandom(4096)
-        at = 0
-    _KEYS_AT = at + 4
-    return keys[at : at + 4]
+    while True:
+        try:
+            return _KEY_POOL.pop()
+        except IndexError:
+            block = os.urandom(4096)
+            _KEY_POOL.extend([block[at : at + 4] for at in range(0, 4096, 4)])
 
+
+#: int.from_bytes, looked up once: the hot paths call it for every frame,
+#: and the lookup costs about as much as the call on a small payload.
+read_int = int.from_bytes
 
 #: XOR_TABLES[k] maps every byte b to b ^ k, for bytes.translate.
 XOR_TABLES = [bytes(b ^ k for b in range(256)) for k in range(256)]
@@ -78,7 +80,7 @@ _LANES_FROM = 2048
 #: see docs/performance.md).
 _PIECE = 65536
 #: The key 0x00000001 repeated over a piece: times a key, the key repeated.
-_REPEAT_PIECE = int.from_bytes(b"\x01\x00\x00\x00" * (_PIECE // 4), "little")
+_REPEAT_PIECE = read_int(b"\x01\x00\x00\x00" * (_PIECE // 4), "little")
 
 
 def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
@@ -94,11 +96,11 @@ def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
     """
     n = len(data)
     if n <= MAX_CONTROL_PAYLOAD:
-        key_int = int.from_bytes(key, "little") * REPEAT_KEY[n]
-        return ((int.from_bytes(data, "little") ^ key_int) & TRUNCATE[n]).to_bytes(n, "little")
+        key_int = read_int(key, "little") * REPEAT_KEY[n]
+        return ((read_int(data, "little") ^ key_int) & TRUNCATE[n]).to_bytes(n, "little")
     if n < _LANES_FROM:
         repeated = key * (n >> 2) + key[: n & 3]
-        return (int.from_bytes(data, "little") ^ int.from_bytes(repeated, "little")).to_bytes(n, "little")
+        return (read_int(data, "little") ^ read_int(repeated, "little")).to_bytes(n, "little")
     if n <= _PIECE:
         out = bytearray(data)
         mask_lanes(out, 0, key)
@@ -115,12 +117,12 @@ def mask_lanes(buffer: bytearray, start: int, key: bytes) -> None:
 
 def mask_pieces(pieces: list[bytes], data: bytes | bytearray | memoryview, key: bytes) -> list[bytes]:
     """Append ``data`` masked to ``pieces``, 64 KiB at a time (see apply_mask)."""
-    repeated = int.from_bytes(key, "little") * _REPEAT_PIECE
+    repeated = read_int(key, "little") * _REPEAT_PIECE
     n = len(data)
     whole = n - n % _PIECE
     with memoryview(data) as view:
         pieces += [
-            (int.from_bytes(view[at : at + _PIECE], "little") ^ repeated).to_bytes(_PIECE, "little")
+            (read_int(view[at : at + _PIECE], "little") ^ repeated).to_bytes(_PIECE, "little")
             for at in range(0, whole, _PIECE)
         ]
         if whole < n:  # _PIECE is a multiple of 4: the key lines up again
@@ -205,7 +207,7 @@ def decode_close(payload: bytes) -> tuple[int, str]:
         return NO_STATUS, ""
     if len(payload) == 1:
         raise RemoteProtocolError("close frame with a one-byte payload", code=1002)
-    code = int.from_bytes(payload[:2], "big")
+    code = read_int(payload[:2], "big")
     if not valid_wire_code(code):
         raise RemoteProtocolError(f"close frame with invalid code {code}", code=1002)
     try:

@@ -35,6 +35,7 @@ from .frames import (
     encode_close,
     encode_frame,
     mask_lanes,
+    read_int,
 )
 from .states import RECEIVING, ConnectionState
 
@@ -165,9 +166,9 @@ class Receiver:
                         if not expect_mask:
                             payload = bytes(buf[start:stop])
                         elif length <= MAX_CONTROL_PAYLOAD:
-                            key = int.from_bytes(buf[start - 4 : start], "little") * REPEAT_KEY[length]
+                            key = read_int(buf[start - 4 : start], "little") * REPEAT_KEY[length]
                             payload = (
-                                (int.from_bytes(buf[start:stop], "little") ^ key) & TRUNCATE[length]
+                                (read_int(buf[start:stop], "little") ^ key) & TRUNCATE[length]
                             ).to_bytes(length, "little")
                         else:
                             payload = apply_mask(buf[start:stop], bytes(buf[start - 4 : start]))
@@ -215,10 +216,8 @@ class Receiver:
                             if datas:
                                 run = b"".join(datas)
                                 if expect_mask:
-                                    stream = int.from_bytes(b"".join(keys), "little")
-                                    run = (int.from_bytes(run, "little") ^ stream).to_bytes(
-                                        len(run), "little"
-                                    )
+                                    stream = read_int(b"".join(keys), "little")
+                                    run = (read_int(run, "little") ^ stream).to_bytes(len(run), "little")
                                 append(run)
                             self._pos = stop
                             self._msg_size = size
@@ -270,7 +269,7 @@ class Receiver:
                 elif length == 127:
                     if end - pos < 10:
                         break
-                    length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                    length = read_int(buf[pos + 2 : pos + 10], "big")
                     start = pos + 10
                     if length >> 63:
                         raise RemoteProtocolError("frame length has its most significant bit set (5.2)")
