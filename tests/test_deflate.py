@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 import zlib
 
@@ -157,34 +158,39 @@ def _client_gets(response: str, offer: PerMessageDeflate | None = None) -> list[
     server.receive_data(client.send(Request(host="h", target="/", extensions=[offer or PerMessageDeflate()])))
     events(server)
     data = server.send(Accept())
-    client.receive_data(data.replace(b"Sec-WebSocket-Extensions: permessage-deflate", response.encode()))
+    # The whole header line is replaced, so that nothing of the server's own
+    # answer is left to make the response invalid for another reason.
+    client.receive_data(re.sub(rb"Sec-WebSocket-Extensions: [^\r]*", response.encode(), data))
     return events(client)
 
 
 @pytest.mark.parametrize(
-    ("response", "offer"),
+    ("response", "offer", "why"),
     [
-        ("Sec-WebSocket-Extensions: permessage-deflate; bogus", None),
-        ("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits", None),
+        ("Sec-WebSocket-Extensions: permessage-deflate; bogus", None, "invalid"),
+        ("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits", None, "invalid"),
         (
             "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=12",
             PerMessageDeflate(client_max_window_bits=10),
+            "client_max_window_bits=12, above the offered 10",
         ),
         (
             "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=12",
             PerMessageDeflate(server_max_window_bits=10),
+            "server_max_window_bits=12, above the offered 10",
         ),
-        ("Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=99", None),
-        ("Sec-WebSocket-Extensions: permessage-deflate, permessage-deflate", None),
+        ("Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=99", None, "invalid"),
+        ("Sec-WebSocket-Extensions: permessage-deflate, permessage-deflate", None, "not offered"),
     ],
 )
 def test_7_1_client_fails_a_response_it_cannot_honour_with_1010(
-    response: str, offer: PerMessageDeflate | None
+    response: str, offer: PerMessageDeflate | None, why: str
 ) -> None:
     got = _client_gets(response, offer)
     assert len(got) == 1
     assert isinstance(got[0], Close)
     assert got[0].code == 1010
+    assert why in got[0].reason
 
 
 def test_7_1_1_client_accepts_unrequested_no_context_takeover() -> None:
