@@ -78,6 +78,16 @@ def receiving(data: list[bytes]) -> Callable[[Driver, Any], object]:
     return run
 
 
+def sender(role: int) -> Callable[[Driver], Any]:
+    """A setup that opens a pair and keeps its client (0) or server (1)."""
+    return lambda driver: driver.pair()[role]
+
+
+def sending(message: str | bytes, count: int) -> Callable[[Driver, Any], object]:
+    """A run that sends ``message`` ``count`` times on the connection the setup made."""
+    return lambda driver, conn: driver.send(conn, message, count)
+
+
 def repeat(action: Callable[[Driver, Any], None], times: int) -> Callable[[Driver, Any], object]:
     def run(driver: Driver, state: Any) -> object:
         for _ in range(times):
@@ -154,33 +164,12 @@ def workloads(quick: bool) -> list[Workload]:
                 len(text) / 1e6,
             )
         )
-    out.append(
-        Workload(
-            "client sends 16 B text",
-            "msg/s",
-            lambda d: d.pair()[0],
-            lambda d, client: d.send(client, "x" * 16, n),
-            n,
-        )
-    )
-    out.append(
-        Workload(
-            "client sends 1 MiB binary",
-            "MB/s",
-            lambda d: d.pair()[0],
-            lambda d, client: d.send(client, mib, big),
-            big * len(mib) / 1e6,
-        )
-    )
-    out.append(
-        Workload(
-            "server sends 16 B text",
-            "msg/s",
-            lambda d: d.pair()[1],
-            lambda d, server: d.send(server, "x" * 16, n),
-            n,
-        )
-    )
+    for name, role, message, count, unit, scale in (
+        ("client sends 16 B text", 0, "x" * 16, n, "msg/s", n),
+        ("client sends 1 MiB binary", 0, mib, big, "MB/s", big * len(mib) / 1e6),
+        ("server sends 16 B text", 1, "x" * 16, n, "msg/s", n),
+    ):
+        out.append(Workload(name, unit, sender(role), sending(message, count), scale))
     m = n // 10
     messages = [json_message(i) for i in range(m)]
     data = chunked(client_frames([ev.Message(t) for t in messages], deflate=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -53,29 +54,45 @@ def after_handshake(role: Role, state: ConnectionState, auto_reply: bool = True)
     return conn
 
 
-def sent_request() -> Connection:
-    return handshake_pair()[0]
+#: What the peer would send next to a connection made for a row, by id().
+NEXT_FROM_PEER: dict[int, bytes] = {}
+
+
+def client_with_answer() -> Connection:
+    """A client whose request was sent; the server's 101 is put aside."""
+    client, server = handshake_pair()
+    NEXT_FROM_PEER[id(client)] = server.send(Accept())
+    return client
+
+
+def client_rejected() -> Connection:
+    """A client that read a Reject; the first piece of its body is put aside."""
+    client, server = handshake_pair()
+    client.receive_data(server.send(Reject(403, has_body=True)))
+    events(client)
+    NEXT_FROM_PEER[id(client)] = server.send(RejectData(b"no", body_finished=False))
+    return client
 
 
 #: How to reach each row of the tables: the row's label -> (role, connection).
 ROWS: dict[str, list[tuple[Role, Callable[[], Connection]]]] = {
     "`CONNECTING`, client, before its request": [(Role.CLIENT, lambda: Connection(Role.CLIENT))],
-    "`CONNECTING`, client, request sent": [(Role.CLIENT, sent_request)],
+    "`CONNECTING`, client, request sent": [(Role.CLIENT, client_with_answer)],
     "`CONNECTING`, server, no request yet": [(Role.SERVER, lambda: Connection(Role.SERVER))],
     "`CONNECTING`, server, after `Request`": [(Role.SERVER, lambda: handshake_pair()[1])],
     "`CONNECTING`, server": [(Role.SERVER, lambda: Connection(Role.SERVER))],
+    "`REJECTING`, client": [(Role.CLIENT, client_rejected)],
     "`REJECTING`, server": [(Role.SERVER, rejecting_server)],
-    "`OPEN` with `auto_reply=False`": [
-        (role, lambda role=role: after_handshake(role, ConnectionState.OPEN, auto_reply=False))  # type: ignore[misc]
-        for role in Role
-    ],
+} | {
+    label: [(role, partial(after_handshake, role, state, auto_reply)) for role in Role]
+    for label, state, auto_reply in (
+        ("`OPEN`", ConnectionState.OPEN, True),
+        ("`OPEN` with `auto_reply=False`", ConnectionState.OPEN, False),
+        ("`LOCAL_CLOSING`", ConnectionState.LOCAL_CLOSING, True),
+        ("`REMOTE_CLOSING`", ConnectionState.REMOTE_CLOSING, True),
+        ("`CLOSED`", ConnectionState.CLOSED, True),
+    )
 }
-for _state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING, ConnectionState.REMOTE_CLOSING):
-    ROWS[f"`{_state.name}`"] = [
-        (role, lambda role=role, state=_state: after_handshake(role, state))  # type: ignore[misc]
-        for role in Role
-    ]
-ROWS["`CLOSED`"] = [(role, lambda role=role: after_handshake(role, ConnectionState.CLOSED)) for role in Role]  # type: ignore[misc]
 
 
 def reach(label: str) -> list[tuple[Role, Callable[[], Connection]]]:
@@ -201,29 +218,6 @@ REQUEST = (
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 )
 
-
-#: What the peer would send next to a connection made for a row, by id().
-NEXT_FROM_PEER: dict[int, bytes] = {}
-
-
-def client_with_answer() -> Connection:
-    """A client whose request was sent; the server's 101 is put aside."""
-    client, server = handshake_pair()
-    NEXT_FROM_PEER[id(client)] = server.send(Accept())
-    return client
-
-
-def client_rejected() -> Connection:
-    """A client that read a Reject; the first piece of its body is put aside."""
-    client, server = handshake_pair()
-    client.receive_data(server.send(Reject(403, has_body=True)))
-    events(client)
-    NEXT_FROM_PEER[id(client)] = server.send(RejectData(b"no", body_finished=False))
-    return client
-
-
-ROWS["`CONNECTING`, client, request sent"] = [(Role.CLIENT, client_with_answer)]
-ROWS["`REJECTING`, client"] = [(Role.CLIENT, client_rejected)]
 
 #: The bytes each "what arrives" cell names, for the connection at hand.
 HANDSHAKE_INPUTS: dict[str, Callable[[Connection], bytes | None]] = {

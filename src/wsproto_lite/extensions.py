@@ -299,28 +299,21 @@ class DeflateSession(ExtensionSession):
         """Deflate a piece of an outgoing message (7.2.1); RSV1 on its first frame."""
         if first:
             self._compressing = self.compresses
-            if fin and self._compressing:
-                return self.compress_message(payload), RSV1
         if not self._compressing:
             return payload, 0
-        data = self._compress(payload)
+        rsv = RSV1 if first else 0
         if fin:
-            data = data[:-4]  # a sync flush always ends with 00 00 ff ff (7.2.1)
-            if self.send_no_context_takeover:
-                self._deflater = None
-        return data, RSV1 if first else 0
+            return self.compress_message(payload), rsv
+        deflater = self._deflater or self._new_deflater()
+        return deflater.compress(payload) + deflater.flush(_SYNC_FLUSH), rsv
 
     def compress_message(self, payload: bytes) -> bytes:
-        """A whole message deflated (7.2.1): the connection's fast path."""
+        """A whole message, or the last piece of one, deflated (7.2.1)."""
         deflater = self._deflater or self._new_deflater()
         data = deflater.compress(payload) + deflater.flush(_SYNC_FLUSH)
         if self.send_no_context_takeover:
             self._deflater = None
         return data[:-4]  # a sync flush always ends with 00 00 ff ff
-
-    def _compress(self, payload: bytes) -> bytes:
-        deflater = self._deflater or self._new_deflater()
-        return deflater.compress(payload) + deflater.flush(_SYNC_FLUSH)
 
     def _new_deflater(self) -> zlib._Compress:
         self._deflater = zlib.compressobj(
