@@ -77,6 +77,7 @@ from .states import RECEIVING, SENDING, ConnectionState, Role
 __all__ = ["Connection", "ConnectionState", "Role"]
 
 _MESSAGES = ("Message", "Ping", "Pong", "Close")
+_HANDSHAKE_EVENTS = (Request, Accept, Reject, RejectData)
 
 
 class Connection(Receiver):
@@ -244,6 +245,8 @@ class Connection(Receiver):
             events = [Close(1010, error.reason)]
         for event in events:
             self._events.append(event)
+            if type(event) is Request:
+                continue
             if isinstance(event, Accept):
                 assert isinstance(handshake, ClientHandshake)
                 self._open(handshake.subprotocol, handshake.sessions, handshake.trailing)
@@ -415,12 +418,28 @@ class Connection(Receiver):
         return encode_frame(CLOSE, payload, mask=self._client)
 
     def _send_handshake(self, event: Event) -> bytes:
-        if not isinstance(event, Request | Accept | Reject | RejectData):
-            raise LocalProtocolError(f"{event!r} is not an event; see wsproto_lite.events")
-        name = type(event).__name__
-        if name not in self._allowed()[0]:
-            raise self._refuse(name)
         handshake = self._handshake
+        kind = type(event)
+        # The two common cases are let through here exactly when _allowed()
+        # would let them through, without building its answer.
+        connecting = self._state is ConnectionState.CONNECTING
+        if kind is Request:
+            common = connecting and self._client and not self._request_sent
+        elif kind is Accept:
+            common = (
+                connecting
+                and isinstance(handshake, ServerHandshake)
+                and handshake.request is not None
+                and not handshake.failed
+            )
+        else:
+            common = False
+        if not common:
+            if not isinstance(event, _HANDSHAKE_EVENTS):
+                raise LocalProtocolError(f"{event!r} is not an event; see wsproto_lite.events")
+            name = kind.__name__
+            if name not in self._allowed()[0]:
+                raise self._refuse(name)
         if isinstance(event, Request):
             assert isinstance(handshake, ClientHandshake)
             self._request_sent = True

@@ -8,7 +8,6 @@ drives them while its state is ``CONNECTING`` or ``REJECTING``.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import os
@@ -18,8 +17,10 @@ from collections.abc import Iterable, Sequence
 import h11
 
 from .errors import LocalProtocolError, RemoteProtocolError
-from .events import Accept, Event, Header, Reject, RejectData, Request
+from .events import Accept, Event, Header, Reject, RejectData, Request, _received_request
 from .extensions import Extension, ExtensionSession, Params
+
+_sha1 = hashlib.sha1
 
 #: The GUID that section 1.3 appends to the key.
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -47,7 +48,7 @@ _UPGRADE_REQUIRED: tuple[Header, ...] = (
 
 def accept_token(key: bytes) -> bytes:
     """The ``Sec-WebSocket-Accept`` value for a ``Sec-WebSocket-Key`` (4.2.2)."""
-    return base64.b64encode(hashlib.sha1(key + _GUID).digest())
+    return binascii.b2a_base64(_sha1(key + _GUID).digest(), newline=False)
 
 
 def _split_commas(text: str) -> list[str]:
@@ -70,38 +71,41 @@ def _split_commas(text: str) -> list[str]:
 Fields = dict[bytes, list[bytes]]
 
 
-def _lower(headers: h11._headers.Headers) -> tuple[tuple[bytes, bytes], ...]:
-    """h11's headers with lower-case names (faster than iterating them)."""
-    return tuple((name.lower(), value) for name, value in headers.raw_items())
-
-
-def _fields(headers: Iterable[tuple[bytes, bytes]]) -> Fields:
-    """Every header's values by lower-case name, in one pass."""
+def _lower(headers: h11._headers.Headers) -> tuple[tuple[tuple[bytes, bytes], ...], Fields]:
+    """h11's headers with lower-case names, and every header's values by
+    name, in one pass (faster than iterating h11's ``Headers``)."""
+    pairs = []
     fields: Fields = {}
-    for name, value in headers:
+    for name, value in headers.raw_items():
+        name = name.lower()
+        pairs.append((name, value))
         if name in fields:
             fields[name].append(value)
         else:
             fields[name] = [value]
-    return fields
+    return tuple(pairs), fields
 
 
-def _tokens(fields: Fields, name: bytes) -> list[str]:
+def _tokens(fields: Fields, name: bytes) -> tuple[str, ...]:
     """The elements of a comma-separated header, over all its lines."""
+    values = fields.get(name)
+    if values is None:
+        return ()
     out: list[str] = []
-    for value in fields.get(name, ()):
+    for value in values:
         out.extend(_split_commas(value.decode("latin-1")))
-    return out
+    return tuple(out)
 
 
-def _has_token(fields: Fields, name: bytes, token: str) -> bool:
-    """Whether a comma-separated header holds ``token``, in any case."""
+def _has_token(fields: Fields, name: bytes, token: bytes) -> bool:
+    """Whether a comma-separated header holds ``token`` (lower case), in any case."""
     values = fields.get(name)
     if values is None:
         return False
-    if len(values) == 1 and values[0].lower() == token.encode():
+    if len(values) == 1 and values[0].lower() == token:
         return True  # the usual form: one value, the token alone
-    return any(item.lower() == token for item in _tokens(fields, name))
+    text = token.decode()
+    return any(item.lower() == text for item in _tokens(fields, name))
 
 
 def parse_extension(element: str) -> tuple[str, Params]:
@@ -153,13 +157,9 @@ def _header_line(name: bytes, value: bytes) -> bytes:
 #: A request target as RFC 9112 allows it: visible ASCII, no spaces.
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 
-#: What the client's h11 connection is told it sent (see send_request).
-_PRIMER = h11.Request(
-    method=b"GET",
-    target=b"/",
-    headers=[(b"Host", b"x"), (b"Connection", b"Upgrade"), (b"Upgrade", b"websocket")],
-)
-_END = h11.EndOfMessage()
+#: What the client's h11 connection is told it sent (see send_request):
+#: h11 needs the Host of HTTP/1.1 and, to expect a 101, the Upgrade header.
+_PRIMER = h11.Request(method=b"GET", target=b"/", headers=[(b"Host", b"x"), (b"Upgrade", b"websocket")])
 
 
 def _wrap(error: h11.ProtocolError) -> RemoteProtocolError:
@@ -200,8 +200,7 @@ class ServerHandshake:
 
     def _check(self, request: h11.Request) -> None:
         """The checks of section 4.2.1, each with the status to answer."""
-        headers = _lower(request.headers)
-        fields = _fields(headers)
+        headers, fields = _lower(request.headers)
         if request.method != b"GET":
             raise RemoteProtocolError(
                 "a WebSocket handshake must use GET", status_code=405, headers=[(b"Allow", b"GET")]
@@ -210,11 +209,11 @@ class ServerHandshake:
             raise RemoteProtocolError("a WebSocket handshake needs HTTP/1.1", status_code=400)
         if fields.get(b"content-length", [b"0"]) != [b"0"] or b"transfer-encoding" in fields:
             raise RemoteProtocolError("a WebSocket request has no body", status_code=400)
-        if not _has_token(fields, b"upgrade", "websocket"):
+        if not _has_token(fields, b"upgrade", b"websocket"):
             raise RemoteProtocolError(
                 "missing 'Upgrade: websocket'", status_code=426, headers=_UPGRADE_REQUIRED
             )
-        if not _has_token(fields, b"connection", "upgrade"):
+        if not _has_token(fields, b"connection", b"upgrade"):
             raise RemoteProtocolError("missing 'Connection: Upgrade'", status_code=400)
         if fields.get(b"sec-websocket-version") != [b"13"]:
             raise RemoteProtocolError(
@@ -231,14 +230,14 @@ class ServerHandshake:
             raise RemoteProtocolError("invalid Sec-WebSocket-Key", status_code=400)
         self._key = keys[0]
         origin = fields.get(b"origin")
-        self.request = Request(
+        self.request = _received_request(
             fields[b"host"][0].decode("latin-1"),
             request.target.decode("latin-1"),
-            subprotocols=tuple(_tokens(fields, b"sec-websocket-protocol")),
-            extensions=tuple(_tokens(fields, b"sec-websocket-extensions")),
-            extra_headers=tuple((k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS),
-            origin=origin[0].decode("latin-1") if origin else None,
-            headers=headers,
+            _tokens(fields, b"sec-websocket-protocol"),
+            _tokens(fields, b"sec-websocket-extensions"),
+            tuple([(k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS]),
+            origin[0].decode("latin-1") if origin else None,
+            headers,
         )
 
     def accept(self, event: Accept, supported: Sequence[Extension]) -> tuple[bytes, list[ExtensionSession]]:
@@ -278,7 +277,8 @@ class ServerHandshake:
                         break
             if accepted:
                 lines.append(b"Sec-WebSocket-Extensions: " + ", ".join(accepted).encode("latin-1") + b"\r\n")
-        lines.extend(_header_line(key, value) for key, value in _encode(event.extra_headers))
+        if event.extra_headers:
+            lines.extend(_header_line(key, value) for key, value in _encode(event.extra_headers))
         lines.append(b"\r\n")
         return b"".join(lines), sessions
 
@@ -332,10 +332,12 @@ class ClientHandshake:
         h11 checks them; h11 then only needs to know that a GET proposing
         an upgrade went out, to parse the response in the right state: the
         reusable _PRIMER event tells it so, at a third of the cost of having
-        it write the real request.
+        it write the real request.  h11 is not told that the request's (empty)
+        body ended: it reads a server's response whatever the client's
+        state, and the EndOfMessage would cost a third of the primer again.
         """
         self.request = event
-        self._key = key = base64.b64encode(os.urandom(16))
+        self._key = key = binascii.b2a_base64(os.urandom(16), newline=False)
         host = event.host.encode("ascii") if event.host.isascii() else event.host.encode("idna")
         target = event.target.encode("ascii") if event.target.isascii() else b""
         if not _TARGET.fullmatch(target):
@@ -359,10 +361,10 @@ class ClientHandshake:
             lines.append(_header_line(b"Sec-WebSocket-Extensions", ", ".join(offers).encode("latin-1")))
         if event.origin is not None:
             lines.append(_header_line(b"Origin", event.origin.encode("latin-1")))
-        lines.extend(_header_line(name, value) for name, value in _encode(event.extra_headers))
+        if event.extra_headers:
+            lines.extend(_header_line(name, value) for name, value in _encode(event.extra_headers))
         lines.append(b"\r\n")
         self._h11.send(_PRIMER)
-        self._h11.send(_END)
         return b"".join(lines)
 
     def receive_data(self, data: bytes) -> list[Event]:
@@ -382,7 +384,7 @@ class ClientHandshake:
                         Reject(
                             event.status_code,
                             headers=list(event.headers),
-                            has_body=_fields(event.headers).get(b"content-length") != [b"0"],
+                            has_body=_lower(event.headers)[1].get(b"content-length") != [b"0"],
                         )
                     )
                 elif isinstance(event, h11.Data):
@@ -399,11 +401,10 @@ class ClientHandshake:
         """The client's checks of the 101 response (end of section 4.1)."""
         request = self.request
         assert request is not None
-        headers = _lower(response.headers)
-        fields = _fields(headers)
-        if not _has_token(fields, b"upgrade", "websocket"):
+        headers, fields = _lower(response.headers)
+        if not _has_token(fields, b"upgrade", b"websocket"):
             raise RemoteProtocolError("the response lacks 'Upgrade: websocket'")
-        if not _has_token(fields, b"connection", "upgrade"):
+        if not _has_token(fields, b"connection", b"upgrade"):
             raise RemoteProtocolError("the response lacks 'Connection: Upgrade'")
         if fields.get(b"sec-websocket-accept") != [accept_token(self._key)]:
             raise RemoteProtocolError("wrong or missing Sec-WebSocket-Accept")
@@ -411,22 +412,24 @@ class ClientHandshake:
         if len(protocols) > 1 or (protocols and protocols[0] not in request.subprotocols):
             raise RemoteProtocolError(f"the server chose a subprotocol that was not offered: {protocols}")
         self.subprotocol = protocols[0] if protocols else None
-        offered = {ext.name: ext for ext in request.extensions if isinstance(ext, Extension)}
         accepted: list[Extension] = []
-        for element in _tokens(fields, b"sec-websocket-extensions"):
-            name, params = parse_extension(element)
-            ext = offered.pop(name, None)
-            if ext is None:
-                raise RemoteProtocolError(
-                    f"the server accepted extension {name!r}, which was not offered (or twice)",
-                    code=1010,
-                )
-            self.sessions.append(ext.finalize(params))
-            accepted.append(ext)
+        elements = _tokens(fields, b"sec-websocket-extensions")
+        if elements:
+            offered = {ext.name: ext for ext in request.extensions if isinstance(ext, Extension)}
+            for element in elements:
+                name, params = parse_extension(element)
+                ext = offered.pop(name, None)
+                if ext is None:
+                    raise RemoteProtocolError(
+                        f"the server accepted extension {name!r}, which was not offered (or twice)",
+                        code=1010,
+                    )
+                self.sessions.append(ext.finalize(params))
+                accepted.append(ext)
         return Accept(
             subprotocol=self.subprotocol,
-            extensions=accepted,
-            extra_headers=[(k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS],
+            extensions=tuple(accepted),
+            extra_headers=tuple([(k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS]),
         )
 
 
