@@ -66,6 +66,31 @@ def test_any_split_of_the_input_gives_the_same_events(
     assert split_out == whole_out
 
 
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.binary(max_size=130), st.booleans()), max_size=40),
+    st.sampled_from(list(Role)),
+    st.sampled_from([None, 64, 300]),
+    st.lists(st.integers(min_value=0), max_size=4),
+)
+def test_whole_messages_are_the_streamed_pieces_joined(
+    pieces: list[tuple[bytes, bool]], role: Role, limit: int | None, cuts: list[int]
+) -> None:
+    """Runs of small fragments take a fast path in whole-message mode only;
+    whatever it decides must match the general path's pieces, joined (RFC
+    6455, 5.4: fragments; 5.1: masking; 10.4: the message limit)."""
+    masked = role is Role.SERVER  # what the server receives is masked
+    data = b"".join(
+        frame(0x2 if i == 0 else 0x0, payload, fin=fin or i == len(pieces) - 1, mask=masked)
+        for i, (payload, fin) in enumerate(pieces)
+    )
+    whole, whole_out = feed(role, data, cuts, max_message_size=limit)
+    streamed, streamed_out = feed(role, data, cuts, max_message_size=limit, stream_messages=True)
+    assert whole == _joined(streamed)
+    # A client masks its close frames with fresh keys: compare their length.
+    assert (whole_out if masked else len(whole_out)) == (streamed_out if masked else len(streamed_out))
+
+
 def _joined(got: list[Event]) -> list[Event]:
     out: list[Event] = []
     pending: list[str | bytes] = []

@@ -47,6 +47,9 @@ _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 # its own __init__, which costs more than the rest of a small frame's decoding.
 _new = object.__new__
 
+#: The most payload a run of small fragments gathers before unmasking it.
+_RUN = 1 << 17
+
 
 class Receiver:
     """Frame decoding for :class:`~wsproto_lite.connection.Connection`."""
@@ -196,26 +199,41 @@ class Receiver:
                             # frame, which costs more than reading the frame.
                             datas: list[bytearray] = []
                             keys: list[bytearray] = []
-                            while not finished and end - stop >= head and len(datas) < 1024:
-                                first = buf[stop]
-                                second = buf[stop + 1]
-                                length = second & 0x7F
-                                start = stop + head
-                                if (
-                                    (first != 0x00 and first != 0x80)
-                                    or (second & 0x80) != expect_mask
-                                    or length > MAX_CONTROL_PAYLOAD
-                                    or start + length > end
-                                    or length > fast_limit
-                                    or (max_message is not None and size + length > max_message)
-                                ):
-                                    break
-                                if expect_mask:
-                                    keys.append((buf[stop + 2 : start] * 32)[:length])
-                                stop = start + length
-                                datas.append(buf[start:stop])
-                                size += length
-                                finished = first == 0x80
+                            if not finished:
+                                # One check per condition: a wrong MASK bit
+                                # makes the length read 128 or more; a run
+                                # stops at 128 KiB, so its integers stay small.
+                                small = (
+                                    fast_limit if fast_limit < MAX_CONTROL_PAYLOAD else MAX_CONTROL_PAYLOAD
+                                )
+                                budget = (1 << 62) if max_message is None else max_message - size
+                                run_end = end if end - stop < _RUN else stop + _RUN
+                                start_budget = budget
+                                while True:
+                                    start = stop + head
+                                    if start > run_end:
+                                        break
+                                    first = buf[stop]
+                                    length = buf[stop + 1] ^ expect_mask
+                                    if first & 0x7F or length > small:
+                                        break
+                                    following = start + length
+                                    if following > run_end or length > budget:
+                                        break
+                                    budget -= length
+                                    if expect_mask:
+                                        frame_key = buf[stop + 2 : start]
+                                        keys.append(
+                                            frame_key * (length >> 2)
+                                            if not length & 3
+                                            else (frame_key * 32)[:length]
+                                        )
+                                    datas.append(buf[start:following])
+                                    stop = following
+                                    if first:  # 0x80: the last piece
+                                        finished = True
+                                        break
+                                size += start_budget - budget
                             if datas:
                                 run = b"".join(datas)
                                 if expect_mask:
