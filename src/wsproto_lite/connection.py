@@ -57,6 +57,7 @@ from .frames import (
     BINARY,
     CLOSE,
     CONTINUATION,
+    HEADER16,
     MAX_CONTROL_PAYLOAD,
     PING,
     PONG,
@@ -78,6 +79,7 @@ __all__ = ["Connection", "ConnectionState", "Role"]
 
 _MESSAGES = ("Message", "Ping", "Pong", "Close")
 _HANDSHAKE_EVENTS = (Request, Accept, Reject, RejectData)
+_pack16 = HEADER16.pack
 
 
 class Connection(Receiver):
@@ -374,8 +376,11 @@ class Connection(Receiver):
             # whole message, framed here without the general path's calls.
             payload = deflate.compress_message(payload)
             n = len(payload)
-            if n < 126 and not self._client:
-                return SMALL_HEADERS[opcode | 0xC0][n] + payload
+            if not self._client:
+                if n < 126:
+                    return SMALL_HEADERS[opcode | 0xC0][n] + payload
+                if n < 0x10000:
+                    return _pack16(opcode | 0xC0, 126, n) + payload
             return encode_frame(opcode, payload, True, RSV1, self._client)
         n = len(payload)
         if n < 126 and fin and not self._send_opcode and not self._sessions:

@@ -176,6 +176,16 @@ class Receiver:
                             payload = (
                                 (read_int(buf[start:stop], "little") ^ key) & TRUNCATE[length]
                             ).to_bytes(length, "little")
+                        elif length < _LANES_FROM:
+                            # As apply_mask() does below 2 KiB, without its
+                            # call and the copy of the key to bytes.
+                            frame_key = buf[start - 4 : start]
+                            stream = frame_key * (length >> 2)
+                            if length & 3:
+                                stream += frame_key[: length & 3]
+                            payload = (
+                                read_int(buf[start:stop], "little") ^ read_int(stream, "little")
+                            ).to_bytes(length, "little")
                         else:
                             payload = apply_mask(buf[start:stop], bytes(buf[start - 4 : start]))
                         self._pos = stop
@@ -237,8 +247,8 @@ class Receiver:
                             if datas:
                                 run = b"".join(datas)
                                 if expect_mask:
-                                    stream = read_int(b"".join(keys), "little")
-                                    run = (read_int(run, "little") ^ stream).to_bytes(len(run), "little")
+                                    keys_int = read_int(b"".join(keys), "little")
+                                    run = (read_int(run, "little") ^ keys_int).to_bytes(len(run), "little")
                                 append(run)
                             self._pos = stop
                             self._msg_size = size
