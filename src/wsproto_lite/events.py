@@ -206,7 +206,7 @@ def _received_request(
 ) -> Request:
     """The Request a server reports, from values that are already tuples:
     built through the slots' setters, as the receiving path builds a
-    Message, at a third of the cost of the frozen dataclass's __init__."""
+    Message, for half the cost of the frozen dataclass's ``__init__``."""
     request = object.__new__(Request)
     s_host, s_target, s_protocols, s_extensions, s_extra, s_origin, s_headers = _REQUEST_SETTERS
     s_host(request, host)

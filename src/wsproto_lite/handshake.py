@@ -71,7 +71,7 @@ def _split_commas(text: str) -> list[str]:
 Fields = dict[bytes, list[bytes]]
 
 
-def _lower(headers: h11._headers.Headers) -> tuple[tuple[tuple[bytes, bytes], ...], Fields]:
+def _index_headers(headers: h11._headers.Headers) -> tuple[tuple[tuple[bytes, bytes], ...], Fields]:
     """h11's headers with lower-case names, and every header's values by
     name, in one pass (faster than iterating h11's ``Headers``)."""
     pairs = []
@@ -200,7 +200,7 @@ class ServerHandshake:
 
     def _check(self, request: h11.Request) -> None:
         """The checks of section 4.2.1, each with the status to answer."""
-        headers, fields = _lower(request.headers)
+        headers, fields = _index_headers(request.headers)
         if request.method != b"GET":
             raise RemoteProtocolError(
                 "a WebSocket handshake must use GET", status_code=405, headers=[(b"Allow", b"GET")]
@@ -384,7 +384,7 @@ class ClientHandshake:
                         Reject(
                             event.status_code,
                             headers=list(event.headers),
-                            has_body=_lower(event.headers)[1].get(b"content-length") != [b"0"],
+                            has_body=_index_headers(event.headers)[1].get(b"content-length") != [b"0"],
                         )
                     )
                 elif isinstance(event, h11.Data):
@@ -401,7 +401,7 @@ class ClientHandshake:
         """The client's checks of the 101 response (end of section 4.1)."""
         request = self.request
         assert request is not None
-        headers, fields = _lower(response.headers)
+        headers, fields = _index_headers(response.headers)
         if not _has_token(fields, b"upgrade", b"websocket"):
             raise RemoteProtocolError("the response lacks 'Upgrade: websocket'")
         if not _has_token(fields, b"connection", b"upgrade"):
