@@ -88,7 +88,7 @@ def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
     Small payloads are XORed as one integer, the key repeated by a
     multiplication.  Larger ones as four lanes (every fourth byte), each
     mapped through a 256-byte table by ``bytes.translate`` at C speed: the
-    fewest passes over the bytes of any technique measured.  Past 64 KiB
+    least time per byte of any technique measured.  Past 64 KiB
     the lanes are worked in 64 KiB pieces, so that no temporary buffer is
     large: the C library hands out large blocks as fresh pages, and faulting
     them in costs more than the masking itself.
