@@ -361,6 +361,24 @@ def test_message_limit_counts_all_fragments() -> None:
     assert failed_with(server, frame(CONT, b"123456")) == 1009
 
 
+@pytest.mark.parametrize("limit", [400, 399])
+def test_message_limit_in_a_long_run_of_equal_fragments(limit: int) -> None:
+    """40 pieces of 10 bytes, the last with FIN: a run long enough to be
+    read column by column must still stop at the limit (10.4: limit and limit
+    plus one)."""
+    server = server_open(max_message_size=limit)
+    pieces = [bytes([48 + i % 10]) * 10 for i in range(40)]
+    server.receive_data(
+        frame(BINARY, pieces[0], fin=False)
+        + b"".join(frame(CONT, piece, fin=i == 39) for i, piece in enumerate(pieces[1:], 1))
+    )
+    got = events(server)
+    if limit == 400:
+        assert got == [Message(b"".join(pieces))]
+    else:
+        assert got == [Close(1009, "message exceeds the limit of 399 bytes")]
+
+
 def test_message_limit_starts_again_for_each_message() -> None:
     server = server_open(max_message_size=10)
     server.receive_data(frame(TEXT, b"12345", fin=False) + frame(CONT, b"12345") + frame(TEXT, b"1234567890"))

@@ -91,6 +91,61 @@ def test_whole_messages_are_the_streamed_pieces_joined(
     assert (whole_out if masked else len(whole_out)) == (streamed_out if masked else len(streamed_out))
 
 
+#: What may interrupt a run of equal fragments: a piece of another length,
+#: the last piece, a ping (allowed between fragments, 5.4), RSV1 without an
+#: extension, a wrongly masked piece, a new data frame (the last three fail
+#: the connection: 5.2, 5.1, 5.4).
+BREAKERS = ["longer", "fin", "ping", "rsv", "mask", "text"]
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(min_value=0, max_value=126),
+    st.integers(min_value=1, max_value=400),
+    st.lists(st.tuples(st.integers(min_value=0, max_value=400), st.sampled_from(BREAKERS)), max_size=3),
+    st.sampled_from(list(Role)),
+    st.sampled_from([None, 3000, 20000]),
+    st.binary(min_size=126, max_size=126),
+    st.lists(st.integers(min_value=0), max_size=4),
+)
+def test_runs_of_equal_fragments_read_as_their_pieces(
+    length: int,
+    count: int,
+    breaks: list[tuple[int, str]],
+    role: Role,
+    limit: int | None,
+    noise: bytes,
+    cuts: list[int],
+) -> None:
+    """Runs of fragments of one length are read column by column; whatever
+    that decides must match the general path's pieces, joined (5.4, 5.3)."""
+    masked = role is Role.SERVER
+    where = dict(breaks)
+    frames = [frame(0x1, b"a" * length, fin=False, mask=masked)]
+    for i in range(count):
+        payload = bytes((b + i) % 128 for b in noise[:length])  # ASCII: text stays valid
+        kind = where.get(i)
+        if kind == "longer":
+            payload += b"z"
+        elif kind == "ping":
+            frames.append(frame(0x9, b"p", mask=masked))
+        frames.append(
+            frame(
+                0x1 if kind == "text" else 0x0,
+                payload,
+                fin=kind == "fin",
+                rsv=0x40 if kind == "rsv" else 0,
+                mask=masked != (kind == "mask"),
+            )
+        )
+    frames.append(frame(0x0, b"end", mask=masked))
+    data = b"".join(frames)
+    whole, whole_out = feed(role, data, cuts, max_message_size=limit)
+    streamed, streamed_out = feed(role, data, [], max_message_size=limit, stream_messages=True)
+    assert whole == _joined(streamed)
+    assert (whole_out if masked else len(whole_out)) == (streamed_out if masked else len(streamed_out))
+
+
 def _joined(got: list[Event]) -> list[Event]:
     out: list[Event] = []
     pending: list[str | bytes] = []
