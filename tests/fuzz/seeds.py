@@ -49,6 +49,10 @@ def traffic(mask: bool) -> dict[str, bytes]:
         "huge-length": f(0x2, length=2**63 - 1)[:14],
         "continuation-first": f(0x0, b"x"),
         "over-limit": f(0x2, b"\x00" * 5000),
+        # Long enough to be read as columns (receiving._equal_frames).
+        "equal-fragments": f(0x1, b"abcd", fin=False)
+        + b"".join(f(0x0, b"efgh", fin=False) for _ in range(20))
+        + f(0x0, b"ijkl"),
     }
 
 
