@@ -93,7 +93,7 @@ def _equal_frames(
         return None
     stop_all = stop + count * stride
     at = stop + head
-    columns: bytes | bytearray = b"".join([buf[at + j : stop_all : stride] for j in range(length)])
+    columns = b"".join([buf[at + j : stop_all : stride] for j in range(length)])
     if expect_mask:
         keys = [buf[stop + 2 + j : stop_all : stride] for j in range(4)]
         stream = b"".join([keys[j & 3] for j in range(length)])
