@@ -179,6 +179,16 @@ def test_5_1_client_fails_masked_frames() -> None:
     assert failed_with(client_open(), frame(TEXT, b"x", mask=True)) == 1002
 
 
+@pytest.mark.parametrize("size", [125, 126, 127, 128, 129, 130, 2047, 2048, 4099, 65535])
+def test_5_3_server_unmasks_whole_frames_of_every_length_form(size: int) -> None:
+    """Each size is unmasked by its own technique (one integer, the key
+    repeated as bytes with a partial last repetition, lanes)."""
+    server = server_open()
+    payload = bytes(i * 7 % 256 for i in range(size))
+    server.receive_data(frame(BINARY, payload) + frame(TEXT, payload.hex()[:size].encode()))
+    assert events(server) == [Message(payload), Message(payload.hex()[:size])]
+
+
 def test_5_3_client_masks_every_frame() -> None:
     client = client_open()
     for event in (Message("a"), Message(b"b"), Ping(), Pong(), Close()):
