@@ -234,9 +234,11 @@ class Receiver:
                             # As apply_mask() does below 2 KiB, without its
                             # call and the copy of the key to bytes.
                             frame_key = buf[start - 4 : start]
-                            stream = frame_key * (length >> 2)
-                            if length & 3:
-                                stream += frame_key[: length & 3]
+                            stream = (
+                                frame_key * (length >> 2)
+                                if not length & 3
+                                else (frame_key * ((length >> 2) + 1))[:length]
+                            )
                             payload = (
                                 read_int(buf[start:stop], "little") ^ read_int(stream, "little")
                             ).to_bytes(length, "little")
@@ -295,7 +297,7 @@ class Receiver:
                                         keys.append(
                                             frame_key * (length >> 2)
                                             if not length & 3
-                                            else (frame_key * 32)[:length]
+                                            else (frame_key * ((length >> 2) + 1))[:length]
                                         )
                                     datas.append(buf[start:following])
                                     stop = following
