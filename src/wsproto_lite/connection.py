@@ -57,7 +57,6 @@ from .frames import (
     BINARY,
     CLOSE,
     CONTINUATION,
-    HEADER16,
     MAX_CONTROL_PAYLOAD,
     PING,
     PONG,
@@ -79,7 +78,6 @@ __all__ = ["Connection", "ConnectionState", "Role"]
 
 _MESSAGES = ("Message", "Ping", "Pong", "Close")
 _HANDSHAKE_EVENTS = (Request, Accept, Reject, RejectData)
-_pack16 = HEADER16.pack
 
 
 class Connection(Receiver):
@@ -247,8 +245,6 @@ class Connection(Receiver):
             events = [Close(1010, error.reason)]
         for event in events:
             self._events.append(event)
-            if type(event) is Request:
-                continue
             if isinstance(event, Accept):
                 assert isinstance(handshake, ClientHandshake)
                 self._open(handshake.subprotocol, handshake.sessions, handshake.trailing)
@@ -376,11 +372,8 @@ class Connection(Receiver):
             # whole message, framed here without the general path's calls.
             payload = deflate.compress_message(payload)
             n = len(payload)
-            if not self._client:
-                if n < 126:
-                    return SMALL_HEADERS[opcode | 0xC0][n] + payload
-                if n < 0x10000:
-                    return _pack16(opcode | 0xC0, 126, n) + payload
+            if n < 126 and not self._client:
+                return SMALL_HEADERS[opcode | 0xC0][n] + payload
             return encode_frame(opcode, payload, True, RSV1, self._client)
         n = len(payload)
         if n < 126 and fin and not self._send_opcode and not self._sessions:
@@ -423,28 +416,12 @@ class Connection(Receiver):
         return encode_frame(CLOSE, payload, mask=self._client)
 
     def _send_handshake(self, event: Event) -> bytes:
+        if not isinstance(event, _HANDSHAKE_EVENTS):
+            raise LocalProtocolError(f"{event!r} is not an event; see wsproto_lite.events")
+        name = type(event).__name__
+        if name not in self._allowed()[0]:
+            raise self._refuse(name)
         handshake = self._handshake
-        kind = type(event)
-        # The two common cases are let through here exactly when _allowed()
-        # would let them through, without building its answer.
-        connecting = self._state is ConnectionState.CONNECTING
-        if kind is Request:
-            common = connecting and self._client and not self._request_sent
-        elif kind is Accept:
-            common = (
-                connecting
-                and isinstance(handshake, ServerHandshake)
-                and handshake.request is not None
-                and not handshake.failed
-            )
-        else:
-            common = False
-        if not common:
-            if not isinstance(event, _HANDSHAKE_EVENTS):
-                raise LocalProtocolError(f"{event!r} is not an event; see wsproto_lite.events")
-            name = kind.__name__
-            if name not in self._allowed()[0]:
-                raise self._refuse(name)
         if isinstance(event, Request):
             assert isinstance(handshake, ClientHandshake)
             self._request_sent = True

@@ -31,7 +31,7 @@ MAX_CONTROL_PAYLOAD = 125
 #: The largest close reason: 125 bytes minus the two of the code (5.5.1).
 MAX_CLOSE_REASON = 123
 
-HEADER16 = Struct("!BBH")
+_HEADER16 = Struct("!BBH")
 _HEADER64 = Struct("!BBQ")
 
 
@@ -81,7 +81,7 @@ _LANES_FROM = 2048
 _PIECE = 65536
 
 
-def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
+def apply_mask(data: bytes | bytearray | memoryview, key: bytes | bytearray) -> bytes:
     """XOR ``data`` with the 4-byte masking ``key`` (section 5.3).
 
     Pure Python has no vector XOR, so the technique depends on the size.
@@ -98,7 +98,7 @@ def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
         key_int = read_int(key, "little") * REPEAT_KEY[n]
         return ((read_int(data, "little") ^ key_int) & TRUNCATE[n]).to_bytes(n, "little")
     if n < _LANES_FROM:
-        repeated = key * (n >> 2) + key[: n & 3]
+        repeated = key * (n >> 2) if not n & 3 else (key * ((n >> 2) + 1))[:n]
         return (read_int(data, "little") ^ read_int(repeated, "little")).to_bytes(n, "little")
     if n <= _PIECE:
         out = bytearray(data)
@@ -107,7 +107,7 @@ def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
     return b"".join(mask_pieces([], data, key))
 
 
-def mask_lanes(buffer: bytearray, start: int, key: bytes) -> None:
+def mask_lanes(buffer: bytearray, start: int, key: bytes | bytearray) -> None:
     """Mask ``buffer[start:]`` in place, lane by lane (see apply_mask)."""
     for lane in range(4):
         part = slice(start + lane, None, 4)
@@ -115,7 +115,7 @@ def mask_lanes(buffer: bytearray, start: int, key: bytes) -> None:
 
 
 def mask_pieces(
-    pieces: list[bytes | bytearray], data: bytes | bytearray | memoryview, key: bytes
+    pieces: list[bytes | bytearray], data: bytes | bytearray | memoryview, key: bytes | bytearray
 ) -> list[bytes | bytearray]:
     """Append ``data`` masked to ``pieces``, 64 KiB at a time (see apply_mask);
     ``_PIECE`` is a multiple of 4, so the key lines up in every piece."""
@@ -138,7 +138,7 @@ def encode_frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, ma
         headers = SMALL_HEADERS.get(first)
         header = headers[n | mask_bit] if headers else bytes((first, n | mask_bit))
     elif n < 0x10000:
-        header = HEADER16.pack(first, 126 | mask_bit, n)
+        header = _HEADER16.pack(first, 126 | mask_bit, n)
     else:
         header = _HEADER64.pack(first, 127 | mask_bit, n)
     if mask:

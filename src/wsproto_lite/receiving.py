@@ -230,20 +230,8 @@ class Receiver:
                             payload = (
                                 (read_int(buf[start:stop], "little") ^ key) & TRUNCATE[length]
                             ).to_bytes(length, "little")
-                        elif length < _LANES_FROM:
-                            # As apply_mask() does below 2 KiB, without its
-                            # call and the copy of the key to bytes.
-                            frame_key = buf[start - 4 : start]
-                            stream = (
-                                frame_key * (length >> 2)
-                                if not length & 3
-                                else (frame_key * ((length >> 2) + 1))[:length]
-                            )
-                            payload = (
-                                read_int(buf[start:stop], "little") ^ read_int(stream, "little")
-                            ).to_bytes(length, "little")
                         else:
-                            payload = apply_mask(buf[start:stop], bytes(buf[start - 4 : start]))
+                            payload = apply_mask(buf[start:stop], buf[start - 4 : start])
                         self._pos = stop
                         data: str | bytes = payload
                         if not whole:
