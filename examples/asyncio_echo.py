@@ -23,7 +23,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         while not conn.should_close_transport:
             data = await reader.read(RECEIVE_SIZE)
             try:
-                conn.receive_data(data or None)
+                conn.receive_data(data)
             except RemoteProtocolError as error:
                 writer.write(conn.send(Reject(error.status_code or 400, headers=error.headers)))
                 break

@@ -28,7 +28,7 @@ def run(url: str, messages: list[str]) -> None:
         pending = list(messages)
         while not conn.should_close_transport:
             data = sock.recv(65536)
-            conn.receive_data(data or None)
+            conn.receive_data(data)
             for event in conn.events():
                 if isinstance(event, Accept):
                     print(f"connected to {url}")

@@ -32,7 +32,7 @@ def handle(sock: socket.socket, max_message_size: int | None) -> None:
         while not conn.should_close_transport:
             data = sock.recv(RECEIVE_SIZE)
             try:
-                conn.receive_data(data or None)
+                conn.receive_data(data)
             except RemoteProtocolError as error:
                 # Not a valid WebSocket handshake: answer with the status it names.
                 sock.sendall(conn.send(Reject(error.status_code or 400, headers=error.headers)))

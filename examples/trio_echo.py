@@ -24,7 +24,7 @@ async def handle(stream: trio.SocketStream) -> None:
         while not conn.should_close_transport:
             data = await stream.receive_some(RECEIVE_SIZE)
             try:
-                conn.receive_data(data or None)
+                conn.receive_data(data)
             except RemoteProtocolError as error:
                 await stream.send_all(conn.send(Reject(error.status_code or 400, headers=error.headers)))
                 break

@@ -200,18 +200,26 @@ class Connection(Receiver):
     # -- Receiving ------------------------------------------------------------
 
     def receive_data(self, data: bytes | bytearray | memoryview | None) -> None:
-        """Feed bytes that arrived from the peer; ``None`` means the stream ended.
+        """Feed bytes that arrived from the peer; ``b""`` (or ``None``) means
+        the stream ended, as ``socket.recv``, asyncio and trio say it.
 
         Then read :meth:`events`: frames are decoded there.  During the
         opening handshake, a request or response that is not a valid
         WebSocket handshake raises :class:`RemoteProtocolError`; on a server
         it carries the ``status_code`` and ``headers`` to answer with (send
         them as a :class:`Reject`).  After the handshake nothing the peer
-        does raises: see :class:`~wsproto_lite.events.Close`.
+        does raises: see :class:`~wsproto_lite.events.Close`.  Feeding data
+        after the end of the stream raises :class:`LocalProtocolError`; the
+        end of the stream may be reported again.
         """
         state = self._state
-        if data is None:
+        if not data:
             self._receive_eof(state)
+        elif self._eof:
+            raise LocalProtocolError(
+                "cannot receive data after the end of the stream (receive_data(b'') or None); "
+                "a connection ends with its stream: open a new one"
+            )
         elif state in RECEIVING:
             if self._pos:
                 del self._inbuf[: self._pos]
@@ -267,11 +275,13 @@ class Connection(Receiver):
         self._inbuf += trailing
 
     def _receive_eof(self, state: ConnectionState) -> None:
+        if self._eof:
+            return  # reported already
+        self._eof = True
         self._close_now = True
         if state in RECEIVING:
-            # Reported by events(), after the frames that came before it.
-            self._eof = True
-        elif state is ConnectionState.REMOTE_CLOSING:
+            return  # reported by events(), after the frames that came before it
+        if state is ConnectionState.REMOTE_CLOSING:
             self._state = ConnectionState.CLOSED
             self._release()
         elif state is not ConnectionState.CLOSED:

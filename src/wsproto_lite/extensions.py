@@ -10,6 +10,7 @@ the payloads of data messages.
 
 from __future__ import annotations
 
+import re
 import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -22,6 +23,21 @@ RSV1 = 0x40
 #: Parameters of one extension in a ``Sec-WebSocket-Extensions`` header:
 #: name and value (``None`` for a parameter without a value), in order.
 Params = list[tuple[str, str | None]]
+
+
+def wire_bound(size: int) -> int:
+    """The most bytes a frame may carry on the wire for ``size`` bytes of
+    payload once decoded, when an extension transforms it: what the size
+    limits are checked against at a compressed frame's header.
+
+    A DEFLATE encoder that cannot compress codes every byte as a literal of
+    at most 9 bits (RFC 1951, 3.2.6) or stores it with 5 bytes per 64 KiB,
+    plus a few bytes of block headers and flush: ``size * 9/8`` and 64
+    bytes cover both, so no message within the limit is refused (zlib adds
+    about 0.03% to random data).  The decoded bytes are what the limit
+    counts: they are checked as they come out of zlib.
+    """
+    return size + (size >> 3) + 64
 
 
 class ExtensionSession(ABC):
@@ -77,6 +93,8 @@ class Extension(ABC):
 _TAIL = b"\x00\x00\xff\xff"
 _SYNC_FLUSH = zlib.Z_SYNC_FLUSH
 _WINDOW_BITS = range(8, 16)
+#: A window size as a parameter value: 8 to 15 in ASCII digits, no leading zero.
+_BITS_VALUE = re.compile(r"[89]|1[0-5]")
 _PARAMS = frozenset(
     (
         "server_no_context_takeover",
@@ -109,7 +127,8 @@ def _parse_deflate_params(params: Params) -> dict[str, int | None] | None:
                 return None
             seen[name] = None
         else:
-            if not (value.isdigit() and value[0] != "0" and int(value) in _WINDOW_BITS):
+            # 7.1.2: 1*DIGIT, ASCII only (str.isdigit() admits "\xb9" and others).
+            if _BITS_VALUE.fullmatch(value) is None:
                 return None
             seen[name] = int(value)
     return seen

@@ -50,6 +50,9 @@ SMALL_HEADERS = {
 
 #: Masking keys drawn ahead of need, taken one per frame.
 _KEY_POOL: list[bytes] = []
+# A forked child inherits the pool: cleared there, so that parent and child
+# never send the same keys (10.3: keys must not be predictable).
+os.register_at_fork(after_in_child=_KEY_POOL.clear)
 
 
 def mask_key() -> bytes:
@@ -58,7 +61,8 @@ def mask_key() -> bytes:
     a system call per frame costs more than masking a small frame.
 
     ``list.pop`` is atomic, so threads never share a key; a thread that
-    finds the pool empty refills it and tries again.
+    finds the pool empty refills it and tries again.  A child made by
+    ``os.fork()`` starts with an empty pool.
     """
     while True:
         try:

@@ -34,7 +34,7 @@ def session(host: str, port: int, target: str) -> list[str | bytes]:
                 data = sock.recv(65536)
             except ConnectionResetError:
                 data = b""
-            conn.receive_data(data or None)
+            conn.receive_data(data)
             for event in conn.events():
                 if isinstance(event, Message):
                     received.append(event.data)
