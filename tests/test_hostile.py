@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 import sys
+from array import array
 
 import pytest
 
-from wsproto_lite import Connection, ConnectionState, LocalProtocolError, Role
-from wsproto_lite.events import Accept, Close, Message, Ping, Request
+from wsproto_lite import Connection, ConnectionState, LocalProtocolError, RemoteProtocolError, Role
+from wsproto_lite.events import Accept, Close, Message, Ping, Reject, RejectData, Request
 from wsproto_lite.extensions import PerMessageDeflate
 from wsproto_lite.frames import mask_key
 
@@ -225,3 +226,284 @@ def test_10_empty_bytes_end_the_stream_like_none(stage: str) -> None:
         assert results[-1][1:] == (conn.state, conn.should_close_transport)
     assert results[0] == results[1]
     assert results[0][1] is ConnectionState.CLOSED
+
+
+# -- 2. The handshake limit holds however the head is cut (docs/limits.md) ---------
+
+REQUEST_HEAD = (
+    b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+)
+
+
+@pytest.mark.parametrize("read", [None, 1000])
+@pytest.mark.parametrize("shape", ["one big header", "20,000 headers"])
+def test_02_server_head_over_the_limit_is_431_whole_or_cut(shape: str, read: int | None) -> None:
+    """docs/limits.md: a server answers a head over max_handshake_size with 431."""
+    extra = b"X-Big: " + b"a" * 100_000 + b"\r\n" if shape == "one big header" else b"X-A: b\r\n" * 20_000
+    head = REQUEST_HEAD + extra + b"\r\n"
+    server = Connection(Role.SERVER)
+    step = read or len(head)
+
+    def feed_all() -> None:
+        for at in range(0, len(head), step):
+            server.receive_data(head[at : at + step])
+
+    with pytest.raises(RemoteProtocolError) as caught:
+        feed_all()
+    assert caught.value.status_code == 431
+    assert server.send(Reject(431)).startswith(b"HTTP/1.1 431 ")
+
+
+def test_02_head_at_the_limit_is_accepted() -> None:
+    head = REQUEST_HEAD + b"\r\n"
+    server = Connection(Role.SERVER, max_handshake_size=len(head))
+    server.receive_data(head + frame(0x1, b"hi"))
+    assert [type(e) for e in events(server)] == [Request]
+    server = Connection(Role.SERVER, max_handshake_size=len(head) - 1)
+    with pytest.raises(RemoteProtocolError, match="limit"):
+        server.receive_data(head)
+
+
+def test_02_client_refuses_a_response_head_over_the_limit() -> None:
+    client = Connection(Role.CLIENT, max_handshake_size=4096)
+    server = Connection(Role.SERVER)
+    server.receive_data(client.send(Request(host="h", target="/")))
+    events(server)
+    response = server.send(Accept(extra_headers=[("X-Big", "a" * 5000)]))
+    with pytest.raises(RemoteProtocolError, match="limit"):
+        client.receive_data(response)
+    assert client.state is ConnectionState.CLOSED
+
+
+# -- 6. One RSV1 extension at most (RFC 7692, section 5) ---------------------------
+
+
+def test_06_server_with_two_deflates_accepts_one_offer() -> None:
+    """RFC 7692 5: no two extensions may use RSV1; the message would be
+    compressed twice."""
+    server = Connection(Role.SERVER, extensions=[PerMessageDeflate(), PerMessageDeflate()])
+    server.receive_data(
+        REQUEST_HEAD + b"Sec-WebSocket-Extensions: permessage-deflate, permessage-deflate\r\n\r\n"
+    )
+    events(server)
+    response = server.send(Accept())
+    assert response.count(b"permessage-deflate") == 1
+    assert len(server.extensions) == 1
+
+
+# -- 7. Misuse raises LocalProtocolError; nothing goes out; the connection lives -----
+
+
+def request_received(**opts: object) -> Connection:
+    server = Connection(Role.SERVER, **opts)  # type: ignore[arg-type]
+    server.receive_data(REQUEST_HEAD + b"Sec-WebSocket-Protocol: chat\r\n\r\n")
+    events(server)
+    return server
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Accept(extra_headers=[("X-Name", "caf\u00e9\u20ac")]),  # not Latin-1
+        Accept(extra_headers=[("X-Na\u20acme", "v")]),
+        Accept(extra_headers=[("X-A", "a\r\nSet-Cookie: x=1")]),
+        Accept(extensions=["permessage-deflate"]),  # type: ignore[list-item]
+        Accept(subprotocol="other"),
+        Accept(extra_headers=[("Sec-WebSocket-Protocol", "chat")]),
+        Reject(700),
+        Reject(101),
+        Reject(99),
+        Reject(403, headers=[("X-A", "a\r\nSet-Cookie: x=1")]),
+        Reject(403, headers=[("X-\u20ac", "v")]),
+        Reject(403, headers=[("Content-Length", "5")]),
+        Reject(403, headers=[("Content-Length", "five")], has_body=True),
+        Reject(403, headers=[("Transfer-Encoding", "gzip")], has_body=True),
+    ],
+    ids=repr,
+)
+def test_07_server_misuse_raises_and_changes_nothing(event: Accept | Reject) -> None:
+    """The README: "Clear errors for misuse: LocalProtocolError ... says why";
+    the connection can still answer the request afterwards."""
+    server = request_received()
+    with pytest.raises(LocalProtocolError):
+        server.send(event)
+    assert server.state is ConnectionState.CONNECTING
+    assert server.data_to_send() == b""
+    assert server.send(Reject(403, headers=[("Content-Length", "2")], has_body=True)).startswith(
+        b"HTTP/1.1 403"
+    )
+    with pytest.raises(LocalProtocolError, match="Content-Length"):
+        server.send(RejectData(b"abc"))
+    with pytest.raises(LocalProtocolError, match="Content-Length"):
+        server.send(RejectData(b"a", body_finished=True))
+    assert server.send(RejectData(b"no")) == b"no"
+    assert server.state is ConnectionState.CLOSED
+
+
+def test_07_accept_after_a_refused_accept_works() -> None:
+    server = request_received()
+    with pytest.raises(LocalProtocolError):
+        server.send(Accept(extra_headers=[("X-A", "\u20ac")]))
+    assert server.send(Accept(subprotocol="chat")).startswith(b"HTTP/1.1 101")
+    assert server.state is ConnectionState.OPEN
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        Request(host="bad\u3002\u3002host", target="/"),  # invalid IDNA
+        Request(host="h", target="/", extra_headers=[("X-A", "\u20ac")]),
+        Request(host="h", target="/", origin="https://\u20ac.example"),
+        Request(host="h", target="/caf\u00e9"),
+        Request(host="h", target="/", subprotocols=["a,b"]),
+        Request(host="h", target="/", subprotocols=[""]),
+        Request(host="h", target="/", subprotocols=["a", "a"]),
+        Request(host="h", target="/", subprotocols=["a b"]),
+        Request(host="h", target="/", extra_headers=[("Sec-WebSocket-Protocol", "x")]),
+        Request(host="h", target="/", extra_headers=[("Host", "other")]),
+        Request(host="h", target="/", extra_headers=[("sec-websocket-extensions", "x")]),
+    ],
+    ids=repr,
+)
+def test_07_09_refused_request_can_be_corrected_and_sent(request_: Request) -> None:
+    """A refused Request was marked sent before it was checked, so the
+    client could never send a valid one (RFC 6455 4.1 item 10 for names)."""
+    client = Connection(Role.CLIENT)
+    with pytest.raises(LocalProtocolError):
+        client.send(request_)
+    assert client.state is ConnectionState.CONNECTING
+    data = client.send(Request(host="h", target="/", subprotocols=["chat"]))
+    server = Connection(Role.SERVER)
+    server.receive_data(data)
+    (request,) = events(server)
+    assert isinstance(request, Request)
+    assert request.subprotocols == ("chat",)
+    client.receive_data(server.send(Accept(subprotocol="chat")))
+    assert [type(e) for e in events(client)] == [Accept]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [Message("\ud800"), Message("a\udc80b", message_finished=False), Close(1000, "\udc80"), Close(4000, 5)],  # type: ignore[arg-type]
+    ids=repr,
+)
+def test_07_unencodable_text_raises_and_the_connection_goes_on(event: Message | Close) -> None:
+    client, server = pair()
+    with pytest.raises(LocalProtocolError):
+        server.send(event)
+    assert server.state is ConnectionState.OPEN
+    client.receive_data(server.send(Message("still here")))
+    assert events(client) == [Message("still here")]
+
+
+# -- 8. Bytes-like payloads are counted in bytes ------------------------------------
+
+
+@pytest.mark.parametrize("role", [Role.CLIENT, Role.SERVER])
+@pytest.mark.parametrize("typecode", ["b", "h", "i", "d"])
+def test_08_memoryview_of_wide_items_is_sent_whole(role: Role, typecode: str) -> None:
+    """5.2: the payload length is in bytes; an array of 3 ints is 12 bytes."""
+    values = array(typecode, [1, 2, 3])
+    client, server = pair()
+    source, sink = (client, server) if role is Role.CLIENT else (server, client)
+    for data in (memoryview(values), values, bytearray(values.tobytes())):
+        event = Message(data)  # type: ignore[arg-type]
+        assert event.data == values.tobytes()
+        assert type(event.data) is bytes
+        assert hash(event) == hash(Message(values.tobytes()))
+        sink.receive_data(source.send(event))
+        assert events(sink) == [Message(values.tobytes())]
+    sink.receive_data(source.send(Ping(memoryview(values))))  # type: ignore[arg-type]
+    assert [e for e in events(sink) if isinstance(e, Ping)] == [Ping(values.tobytes())]
+
+
+def test_08_not_bytes_like_is_refused() -> None:
+    with pytest.raises(LocalProtocolError, match="bytes-like"):
+        Message(123)  # type: ignore[arg-type]
+    with pytest.raises(LocalProtocolError, match="bytes-like"):
+        Ping("text")  # type: ignore[arg-type]
+
+
+# -- 11, 12. What arrives around the handshake ---------------------------------------
+
+
+@pytest.mark.parametrize("before", [b"", REQUEST_HEAD[:20], REQUEST_HEAD + b"\r\n"])
+@pytest.mark.parametrize("later", [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"garbage\r\n\r\n"])
+def test_11_server_in_rejecting_drops_input(before: bytes, later: bytes) -> None:
+    """docs/states.md: "REJECTING, server | anything | dropped", whether the
+    server rejected before the request was complete or after it."""
+    server = Connection(Role.SERVER)
+    if before:
+        server.receive_data(before)
+        events(server)
+    server.send(Reject(403, has_body=True))
+    server.receive_data(later)
+    assert events(server) == []
+    assert b"bye" in server.send(RejectData(b"bye"))
+    assert server.state is ConnectionState.CLOSED
+
+
+def test_11_server_drops_input_after_an_invalid_request() -> None:
+    server = Connection(Role.SERVER)
+    with pytest.raises(RemoteProtocolError):
+        server.receive_data(b"NONSENSE\r\n\r\n")
+    server.receive_data(b"more nonsense")
+    assert events(server) == []
+    assert server.send(Reject(400)).startswith(b"HTTP/1.1 400")
+
+
+@pytest.mark.parametrize("cut", range(0, 9))
+def test_12_frames_before_accept_are_kept_however_tcp_cut_them(cut: int) -> None:
+    """The outcome must not depend on how TCP cut the bytes: a frame split
+    between the request's read and a later one arrives once accepted."""
+    head = REQUEST_HEAD + b"\r\n"
+    wire = head + frame(0x1, b"hello") + frame(0x2, b"more")
+    server = Connection(Role.SERVER)
+    server.receive_data(wire[: len(head) + cut])
+    assert [type(e) for e in events(server)] == [Request]
+    server.receive_data(wire[len(head) + cut : len(head) + cut + 3])
+    server.receive_data(wire[len(head) + cut + 3 :])
+    server.send(Accept())
+    assert events(server) == [Message("hello"), Message(b"more")]
+
+
+# -- 13. Client extensions; rejections without a body ----------------------------
+
+
+def test_13_client_connection_extensions_are_the_offer() -> None:
+    """Connection(extensions=...) means the offer when the Request names none
+    (it was silently ignored)."""
+    client = Connection(Role.CLIENT, extensions=[PerMessageDeflate()])
+    server = Connection(Role.SERVER, extensions=[PerMessageDeflate()])
+    data = client.send(Request(host="h", target="/"))
+    assert b"permessage-deflate" in data
+    server.receive_data(data)
+    events(server)
+    client.receive_data(server.send(Accept()))
+    (accept,) = events(client)
+    assert isinstance(accept, Accept)
+    assert len(client.extensions) == 1
+
+
+@pytest.mark.parametrize(
+    ("head", "has_body"),
+    [
+        (b"HTTP/1.1 204 No Content\r\n\r\n", False),
+        (b"HTTP/1.1 304 Not Modified\r\n\r\n", False),
+        (b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", False),
+        (b"HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\n\r\nabc", True),
+        (b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", True),
+    ],
+)
+def test_13_client_reports_has_body_as_the_response_frames_it(head: bytes, has_body: bool) -> None:
+    """events.Reject: has_body says whether RejectData with a body follows
+    (RFC 9110 6.4.1: 204 and 304 have none, nor has Content-Length: 0)."""
+    client = Connection(Role.CLIENT)
+    client.send(Request(host="h", target="/"))
+    client.receive_data(head)
+    reject, *rest = events(client)
+    assert isinstance(reject, Reject)
+    assert reject.has_body is has_body
+    assert rest[-1] == RejectData(b"", body_finished=True)
+    assert b"".join(e.data for e in rest if isinstance(e, RejectData)) == (b"abc" if has_body else b"")

@@ -69,6 +69,7 @@ from .frames import (
     encode_frame,
     mask_key,
     read_int,
+    utf8,
 )
 from .handshake import ClientHandshake, ServerHandshake
 from .receiving import Receiver
@@ -97,8 +98,10 @@ class Connection(Receiver):
     :param stream_messages: report each received frame's data as soon as it
         is complete, as ``Message(..., message_finished=False)`` pieces,
         instead of whole messages.
-    :param extensions: server only: the extensions to negotiate when an
-        ``Accept`` names none (for example ``[PerMessageDeflate()]``).
+    :param extensions: the extensions to negotiate (for example
+        ``[PerMessageDeflate()]``): a server accepts them when its
+        ``Accept`` names none, a client offers them when its ``Request``
+        names none.
     """
 
     __slots__ = (
@@ -225,15 +228,26 @@ class Connection(Receiver):
                 del self._inbuf[: self._pos]
                 self._pos = 0
             self._inbuf += data
-        elif state is ConnectionState.CONNECTING or state is ConnectionState.REJECTING:
-            if self._client and not self._request_sent:
-                raise LocalProtocolError(
-                    "cannot receive data in state CONNECTING (client) before the Request is sent; "
-                    "send Request first"
-                )
-            self._receive_handshake(bytes(data))
-        # After CLOSED, or once the peer's close frame arrived, nothing the
-        # peer sends has meaning; it is dropped.
+        elif self._client:
+            if state is ConnectionState.CONNECTING or state is ConnectionState.REJECTING:
+                if not self._request_sent:
+                    raise LocalProtocolError(
+                        "cannot receive data in state CONNECTING (client) before the Request is sent; "
+                        "send Request first"
+                    )
+                self._receive_handshake(bytes(data))
+        elif state is ConnectionState.CONNECTING:
+            handshake = self._handshake
+            assert isinstance(handshake, ServerHandshake)
+            if handshake.request is not None:
+                # Frames sent before our answer: kept for once the connection
+                # is open, however TCP cut them from the request.
+                self._inbuf += data
+            elif not handshake.failed:
+                self._receive_handshake(bytes(data))
+        # After CLOSED, once the peer's close frame arrived, while a server
+        # rejects, or after an invalid request, nothing the peer sends has
+        # meaning; it is dropped.
 
     def _receive_handshake(self, data: bytes) -> None:
         handshake = self._handshake
@@ -253,17 +267,21 @@ class Connection(Receiver):
             events = [Close(1010, error.reason)]
         for event in events:
             self._events.append(event)
-            if isinstance(event, Accept):
+            if isinstance(event, Request):
+                self._inbuf += handshake.trailing
+            elif isinstance(event, Accept):
                 assert isinstance(handshake, ClientHandshake)
-                self._open(handshake.subprotocol, handshake.sessions, handshake.trailing)
+                self._inbuf += handshake.trailing
+                self._open(handshake.subprotocol, handshake.sessions)
             elif isinstance(event, Reject):
                 self._state = ConnectionState.REJECTING
             elif isinstance(event, RejectData) and event.body_finished:
                 self._state = ConnectionState.CLOSED
                 self._close_now = True
 
-    def _open(self, subprotocol: str | None, sessions: list[ExtensionSession], trailing: bytes) -> None:
-        """The handshake succeeded; frames that came with it wait for events()."""
+    def _open(self, subprotocol: str | None, sessions: list[ExtensionSession]) -> None:
+        """The handshake succeeded; frames that came with it wait in the
+        receive buffer for events()."""
         self._state = ConnectionState.OPEN
         self._handshake = None  # h11's state is not needed any more
         self.subprotocol = subprotocol
@@ -272,7 +290,6 @@ class Connection(Receiver):
             self._deflate = sessions[0]
         for session in sessions:
             self._rsv_allowed |= session.rsv
-        self._inbuf += trailing
 
     def _receive_eof(self, state: ConnectionState) -> None:
         if self._eof:
@@ -362,7 +379,10 @@ class Connection(Receiver):
         data = event.data
         if isinstance(data, str):
             opcode = TEXT
-            payload = data.encode("utf-8")
+            try:
+                payload = data.encode("utf-8")
+            except UnicodeEncodeError:
+                payload = utf8(data, "text message")  # raises, saying why
         else:
             opcode = BINARY
             payload = data
@@ -434,16 +454,18 @@ class Connection(Receiver):
         handshake = self._handshake
         if isinstance(event, Request):
             assert isinstance(handshake, ClientHandshake)
-            self._request_sent = True
-            return handshake.send_request(event)
+            data = handshake.send_request(event, self._supported)
+            self._request_sent = True  # only once it was found valid: a refused one may be retried
+            return data
         assert isinstance(handshake, ServerHandshake)
         if isinstance(event, Accept):
             data, sessions = handshake.accept(event, self._supported)
-            self._open(event.subprotocol, sessions, handshake.trailing)
+            self._open(event.subprotocol, sessions)
             return data
         if isinstance(event, Reject):
             data = handshake.reject(event)
             self._state = ConnectionState.REJECTING if event.has_body else ConnectionState.CLOSED
+            self._inbuf = bytearray()  # what came after the request is never read
             return data
         assert isinstance(event, RejectData)
         data = handshake.reject_data(event)

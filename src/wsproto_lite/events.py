@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING
 
+from .errors import LocalProtocolError
+
 if TYPE_CHECKING:
     from .extensions import Extension
 
@@ -34,6 +36,18 @@ __all__ = [
 #: reports are ``bytes`` with lower-case names, as h11 gives them; headers
 #: you pass may also be ``str``.
 Header = tuple[bytes | str, bytes | str]
+
+
+def _as_bytes(value: object, what: str) -> bytes:
+    """A bytes-like value as ``bytes``, counted in bytes whatever its item
+    size (a ``memoryview`` of an ``array("i")`` has 4 bytes per item)."""
+    if type(value) is bytes:
+        return value
+    try:
+        with memoryview(value) as view:  # type: ignore[arg-type]
+            return view.tobytes()
+    except TypeError:
+        raise LocalProtocolError(f"{what} is bytes or another bytes-like object, not {value!r}") from None
 
 
 def _freeze(obj: object, *names: str) -> None:
@@ -129,6 +143,10 @@ class RejectData:
     _: KW_ONLY
     body_finished: bool = True
 
+    def __post_init__(self) -> None:
+        if type(self.data) is not bytes:
+            object.__setattr__(self, "data", _as_bytes(self.data, "RejectData's data"))
+
 
 @dataclass(frozen=True, slots=True, init=False)
 class Message:
@@ -138,7 +156,9 @@ class Message:
     (``Connection(stream_messages=True)``) it arrives in pieces with
     ``message_finished=False``, the last piece with ``message_finished=True``.
     Sending pieces with ``message_finished=False`` sends a fragmented message;
-    every piece must have the type of the first.
+    every piece must have the type of the first.  Any bytes-like ``data``
+    (``bytearray``, ``memoryview``, ``array``...) is copied to ``bytes``
+    here, counted in bytes; anything else raises ``LocalProtocolError``.
     """
 
     data: str | bytes
@@ -149,22 +169,34 @@ class Message:
         # The generated __init__ of a frozen dataclass goes through
         # object.__setattr__; the slots' own setters cost a third as much,
         # and an application makes one Message per message it sends.
+        if type(data) is not str and type(data) is not bytes:
+            data = str(data) if isinstance(data, str) else _as_bytes(data, "a Message's data")
         _set_message_data(self, data)
         _set_message_finished(self, message_finished)
 
 
 @dataclass(frozen=True, slots=True)
 class Ping:
-    """A ping (RFC 6455, section 5.5.2); at most 125 bytes of payload."""
+    """A ping (RFC 6455, section 5.5.2); at most 125 bytes of payload
+    (any bytes-like payload is copied to ``bytes``)."""
 
     payload: bytes = b""
+
+    def __post_init__(self) -> None:
+        if type(self.payload) is not bytes:
+            object.__setattr__(self, "payload", _as_bytes(self.payload, "a Ping's payload"))
 
 
 @dataclass(frozen=True, slots=True)
 class Pong:
-    """A pong (RFC 6455, section 5.5.3); at most 125 bytes of payload."""
+    """A pong (RFC 6455, section 5.5.3); at most 125 bytes of payload
+    (any bytes-like payload is copied to ``bytes``)."""
 
     payload: bytes = b""
+
+    def __post_init__(self) -> None:
+        if type(self.payload) is not bytes:
+            object.__setattr__(self, "payload", _as_bytes(self.payload, "a Pong's payload"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -178,6 +178,8 @@ def encode_close(code: int, reason: str) -> bytes:
 
     ``code`` 1005 ("no status") means a close frame with an empty payload.
     """
+    if type(code) is not int or not isinstance(reason, str):
+        raise LocalProtocolError(f"a Close has an int code and a str reason, not {code!r} and {reason!r}")
     if code == NO_STATUS:
         if reason:
             raise LocalProtocolError(
@@ -190,13 +192,24 @@ def encode_close(code: int, reason: str) -> bytes:
             "normal closure, 1001 for going away, 1008 for a policy violation, 1011 for "
             "an internal error, or an application code from 3000 to 4999"
         )
-    data = reason.encode("utf-8")
+    data = utf8(reason, "close reason")
     if len(data) > MAX_CLOSE_REASON:
         raise LocalProtocolError(
             f"close reason is {len(data)} bytes of UTF-8; at most {MAX_CLOSE_REASON} fit "
             "in a close frame (RFC 6455, section 5.5): shorten it"
         )
     return code.to_bytes(2, "big") + data
+
+
+def utf8(text: str, what: str) -> bytes:
+    """``text`` as UTF-8; a lone surrogate, which has no UTF-8 form, is refused."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise LocalProtocolError(
+            f"cannot send this {what}: {error.reason} at index {error.start}; text must be valid "
+            "Unicode (no lone surrogates, e.g. from os.fsdecode or a broken JSON \\u escape)"
+        ) from None
 
 
 def decode_close(payload: bytes) -> tuple[int, str]:

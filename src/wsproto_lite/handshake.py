@@ -127,15 +127,64 @@ def _header_value(name: str, params: str) -> str:
     return f"{name}; {params}" if params else name
 
 
+def _latin1(value: object, what: str) -> bytes:
+    """A header's name or value as it goes on the wire: bytes as they are,
+    ``str`` as Latin-1; anything else is refused."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        try:
+            return value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise LocalProtocolError(
+                f"cannot send {what} {value!r}: header text must be Latin-1; encode it (for example "
+                "as percent-encoded UTF-8) and pass bytes or Latin-1 str"
+            ) from None
+    raise LocalProtocolError(f"cannot send {what} {value!r}: give bytes or str")
+
+
 def _encode(headers: Iterable[Header]) -> list[tuple[bytes, bytes]]:
     """Headers as bytes, as h11 takes them (``str`` is Latin-1 on the wire)."""
-    return [
-        (
-            k if isinstance(k, bytes) else k.encode("latin-1"),
-            v if isinstance(v, bytes) else v.encode("latin-1"),
-        )
-        for k, v in headers
-    ]
+    out = []
+    for header in headers:
+        if not (isinstance(header, tuple) and len(header) == 2):
+            raise LocalProtocolError(f"a header is a (name, value) pair, not {header!r}")
+        out.append((_latin1(header[0], "header name"), _latin1(header[1], "header value")))
+    return out
+
+
+def _extra_lines(headers: Iterable[Header]) -> list[bytes]:
+    """The lines of a Request's or an Accept's extra headers, which may not
+    stand in for the headers of the handshake itself: those are built from
+    the event's fields (subprotocols, extensions...) and checked against
+    each other, and a second copy would make the peer fail or misread it."""
+    lines = []
+    for name, value in _encode(headers):
+        if name.lower() in _HANDSHAKE_HEADERS:
+            raise LocalProtocolError(
+                f"cannot send {name.decode('latin-1')!r} in extra_headers: the library writes the "
+                "handshake's own headers; use the event's fields (host, subprotocols, extensions)"
+            )
+        lines.append(_header_line(name, value))
+    return lines
+
+
+#: A token (RFC 9110, 5.6.2): what a subprotocol name must be (RFC 6455, 4.1 item 10).
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+
+
+def _subprotocol_names(names: Sequence[object]) -> bytes:
+    """The offered subprotocols as a header value: non-empty tokens, each
+    once (RFC 6455, 4.1 item 10)."""
+    for name in names:
+        if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
+            raise LocalProtocolError(
+                f"invalid subprotocol {name!r}: each is a non-empty token (RFC 6455, 4.1), "
+                "with no comma, space or quote"
+            )
+    if len(set(names)) != len(names):
+        raise LocalProtocolError(f"subprotocols offered twice in {list(names)}; offer each once (4.1)")
+    return ", ".join(names).encode("ascii")  # type: ignore[arg-type]
 
 
 #: What h11 accepts in a header name (a token) and value (visible
@@ -167,12 +216,24 @@ def _wrap(error: h11.ProtocolError) -> RemoteProtocolError:
     return RemoteProtocolError(f"invalid HTTP handshake: {error}", status_code=status)
 
 
+def _head_too_large(max_size: int) -> RemoteProtocolError:
+    return RemoteProtocolError(f"the HTTP head is larger than the limit of {max_size} bytes", status_code=431)
+
+
+#: Statuses whose responses never have a body (RFC 9110, 6.4.1).
+_NO_BODY = (204, 304)
+
+
 class ServerHandshake:
     """The server side: receive a request, answer it."""
 
     def __init__(self, max_size: int) -> None:
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_size)
+        self._max_size = max_size
+        self._received = 0  # bytes fed to h11, for the size of a head that came whole
         self._key = b""
+        self._method = b""
+        self._body_left: int | None = None  # what a rejection's body may still carry
         self.request: Request | None = None
         self.failed = False
         self.trailing = b""
@@ -181,14 +242,19 @@ class ServerHandshake:
         """Parse the request; raise ``RemoteProtocolError`` with the status
         and headers to answer with when it is not a valid WebSocket request."""
         self._h11.receive_data(data)
+        self._received += len(data)
         try:
             event = self._h11.next_event()
             if isinstance(event, h11.Request):
+                # A request without a body ends with its head: what follows
+                # is already WebSocket data.  h11 bounds only a head that is
+                # still incomplete; one that came whole is measured here.
+                self.trailing = bytes(self._h11.trailing_data[0])
+                if self._received - len(self.trailing) > self._max_size:
+                    raise _head_too_large(self._max_size)
+                self._method = event.method
                 self._check(event)
                 assert self.request is not None
-                # A request without a body ends with its head: what follows
-                # is already WebSocket data.
-                self.trailing = bytes(self._h11.trailing_data[0])
                 return [self.request]
             return []  # NEED_DATA: the head is not complete yet
         except h11.RemoteProtocolError as error:
@@ -245,6 +311,8 @@ class ServerHandshake:
 
         The response is written here rather than by h11: it has a fixed
         form, and the caller's extra headers are checked as h11 would.
+        Everything is checked before anything is returned, so a refused
+        Accept changes nothing.
         """
         request = self.request
         # The connection's state machine lets Accept through only after a valid request.
@@ -259,35 +327,30 @@ class ServerHandshake:
                     f"subprotocol {event.subprotocol!r} was not offered by the client; "
                     f"choose one of {list(request.subprotocols)} or None"
                 )
-            lines.append(b"Sec-WebSocket-Protocol: " + event.subprotocol.encode("latin-1") + b"\r\n")
-        sessions: list[ExtensionSession] = []
-        if request.extensions:
-            accepted: list[str] = []
-            remaining = list(event.extensions or supported)
-            for offer in request.extensions:
-                assert isinstance(offer, str)
-                name, params = parse_extension(offer)
-                for ext in remaining:
-                    if ext.name == name:
-                        answer = ext.accept(params)
-                        if answer is not None:
-                            accepted.append(_header_value(name, answer[0]))
-                            sessions.append(answer[1])
-                            remaining.remove(ext)
-                        break
-            if accepted:
-                lines.append(b"Sec-WebSocket-Extensions: " + ", ".join(accepted).encode("latin-1") + b"\r\n")
+            lines.append(b"Sec-WebSocket-Protocol: " + _subprotocol_names([event.subprotocol]) + b"\r\n")
+        for ext in event.extensions:
+            if not isinstance(ext, Extension):
+                raise LocalProtocolError(
+                    f"Accept(extensions=...) takes Extension objects such as PerMessageDeflate(), "
+                    f"not {ext!r}; the Request's extensions are the client's offers as header text"
+                )
+        sessions = _negotiate(request.extensions, event.extensions or supported)
+        if sessions[0]:
+            header = ", ".join(sessions[0]).encode("latin-1")
+            lines.append(b"Sec-WebSocket-Extensions: " + header + b"\r\n")
         if event.extra_headers:
-            lines.extend(_header_line(key, value) for key, value in _encode(event.extra_headers))
+            lines.extend(_extra_lines(event.extra_headers))
         lines.append(b"\r\n")
-        return b"".join(lines), sessions
+        return b"".join(lines), sessions[1]
 
     def reject(self, event: Reject) -> bytes:
         """An HTTP response that refuses the handshake (the connection's
-        state machine lets only one response through)."""
-        if event.status_code < 200 or event.status_code == 101:
+        state machine lets only one response through).  Whatever h11 would
+        refuse is refused here first, so that its state is never spoiled."""
+        status = event.status_code
+        if not (isinstance(status, int) and 200 <= status <= 599 and status != 101):
             raise LocalProtocolError(
-                f"a Reject needs a final status (200-599), not {event.status_code}; "
+                f"a Reject needs a final status from 200 to 599 (RFC 9110, 15), not {status!r}; "
                 "to accept the handshake send Accept"
             )
         headers = _encode(event.headers)
@@ -296,22 +359,77 @@ class ServerHandshake:
             headers.append((b"Connection", b"close"))
         if not event.has_body and b"content-length" not in names and b"transfer-encoding" not in names:
             headers.append((b"Content-Length", b"0"))
-        data = self._h11.send(h11.Response(status_code=event.status_code, headers=headers)) or b""
+        try:
+            response = h11.Response(status_code=status, headers=headers)
+        except h11.LocalProtocolError as error:
+            raise LocalProtocolError(f"cannot send this Reject: {error}") from None
+        length = _content_length(response.headers)
+        if status in _NO_BODY or self._method == b"HEAD":
+            length = 0  # h11 sends no body, whatever the headers say
+        if not event.has_body and length:
+            raise LocalProtocolError(
+                f"a Reject with has_body=False cannot declare Content-Length: {length}; "
+                "pass has_body=True and send the body as RejectData"
+            )
+        data = self._h11.send(response) or b""
+        self._body_left = length
         if not event.has_body:
             data += self._h11.send(h11.EndOfMessage()) or b""
         return data
 
     def reject_data(self, event: RejectData) -> bytes:
-        """A piece of the rejection's body."""
-        try:
-            data = b""
-            if event.data:
-                data = self._h11.send(h11.Data(data=event.data)) or b""
-            if event.body_finished:
-                data += self._h11.send(h11.EndOfMessage()) or b""
-        except h11.LocalProtocolError as error:
-            raise LocalProtocolError(f"cannot send this body: {error}") from None
+        """A piece of the rejection's body, checked against its length."""
+        if not isinstance(event.data, bytes):
+            raise LocalProtocolError(f"RejectData carries bytes, not {type(event.data).__name__}")
+        left = self._body_left
+        if left is not None:
+            if len(event.data) > left or (event.body_finished and len(event.data) < left):
+                raise LocalProtocolError(
+                    f"cannot send this body: {left} bytes are left of its Content-Length "
+                    f"and this RejectData carries {len(event.data)}"
+                    + (" and finishes it" if event.body_finished else "")
+                )
+            self._body_left = left - len(event.data)
+        data = b""
+        if event.data:
+            data = self._h11.send(h11.Data(data=event.data)) or b""
+        if event.body_finished:
+            data += self._h11.send(h11.EndOfMessage()) or b""
         return data
+
+
+def _content_length(headers: h11._headers.Headers) -> int | None:
+    """The Content-Length that h11 validated, or None for a body it frames."""
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value)
+    return None
+
+
+def _negotiate(
+    offers: Sequence[Extension | str], supported: Sequence[Extension]
+) -> tuple[list[str], list[ExtensionSession]]:
+    """Answer the client's extension offers (RFC 6455, 9.1): each supported
+    extension accepts the first offer of its name that it can honour, and
+    an extension whose RSV bits another accepted one already claims is
+    declined (RFC 7692, 5: two RSV1 extensions would both compress)."""
+    accepted: list[str] = []
+    sessions: list[ExtensionSession] = []
+    remaining = list(supported)
+    claimed = 0
+    for offer in offers:
+        assert isinstance(offer, str)
+        name, params = parse_extension(offer)
+        for ext in remaining:
+            if ext.name == name:
+                answer = ext.accept(params)
+                if answer is not None and not answer[1].rsv & claimed:
+                    accepted.append(_header_value(name, answer[0]))
+                    sessions.append(answer[1])
+                    claimed |= answer[1].rsv
+                    remaining.remove(ext)
+                break
+    return accepted, sessions
 
 
 class ClientHandshake:
@@ -319,14 +437,17 @@ class ClientHandshake:
 
     def __init__(self, max_size: int) -> None:
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_size)
+        self._max_size = max_size
+        self._received = 0
         self._key = b""
         self.request: Request | None = None
         self.sessions: list[ExtensionSession] = []
         self.subprotocol: str | None = None
         self.trailing = b""
 
-    def send_request(self, event: Request) -> bytes:
-        """The opening request (4.1), with a fresh random key.
+    def send_request(self, event: Request, supported: Sequence[Extension] = ()) -> bytes:
+        """The opening request (4.1), with a fresh random key; ``supported``
+        are offered when the Request names no extensions.
 
         The request is written here, its caller-given headers checked as
         h11 checks them; h11 then only needs to know that a GET proposing
@@ -335,13 +456,16 @@ class ClientHandshake:
         it write the real request.  h11 is not told that the request's (empty)
         body ended: it reads a server's response whatever the client's
         state, and the EndOfMessage would cost a third of the primer again.
+        Everything is checked before h11 or the key change, so a refused
+        Request may be corrected and sent again.
         """
-        self.request = event
-        self._key = key = binascii.b2a_base64(os.urandom(16), newline=False)
-        host = event.host.encode("ascii") if event.host.isascii() else event.host.encode("idna")
-        target = event.target.encode("ascii") if event.target.isascii() else b""
+        host = _host(event.host)
+        target = (
+            event.target.encode("ascii") if isinstance(event.target, str) and event.target.isascii() else b""
+        )
         if not _TARGET.fullmatch(target):
             raise LocalProtocolError(f"cannot send this Request: invalid target {event.target!r}")
+        key = binascii.b2a_base64(os.urandom(16), newline=False)
         lines = [
             b"GET " + target + b" HTTP/1.1\r\n",
             _header_line(b"Host", host),
@@ -349,42 +473,49 @@ class ClientHandshake:
             b"\r\nSec-WebSocket-Version: 13\r\n",
         ]
         if event.subprotocols:
-            lines.append(
-                _header_line(b"Sec-WebSocket-Protocol", ", ".join(event.subprotocols).encode("latin-1"))
-            )
+            lines.append(b"Sec-WebSocket-Protocol: " + _subprotocol_names(event.subprotocols) + b"\r\n")
         offers = []
-        for ext in event.extensions:
+        for ext in event.extensions or supported:
             if not isinstance(ext, Extension):
                 raise LocalProtocolError(f"a client offers extensions as Extension objects, not {ext!r}")
             offers.append(_header_value(ext.name, ext.offer()))
         if offers:
-            lines.append(_header_line(b"Sec-WebSocket-Extensions", ", ".join(offers).encode("latin-1")))
+            lines.append(_header_line(b"Sec-WebSocket-Extensions", _latin1(", ".join(offers), "offer")))
         if event.origin is not None:
-            lines.append(_header_line(b"Origin", event.origin.encode("latin-1")))
+            lines.append(_header_line(b"Origin", _latin1(event.origin, "origin")))
         if event.extra_headers:
-            lines.extend(_header_line(name, value) for name, value in _encode(event.extra_headers))
+            lines.extend(_extra_lines(event.extra_headers))
         lines.append(b"\r\n")
         self._h11.send(_PRIMER)
+        self.request = event if event.extensions or not supported else _with_offers(event, supported)
+        self._key = key
         return b"".join(lines)
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Parse the response: ``Accept``, or ``Reject`` and ``RejectData``."""
         self._h11.receive_data(data)
+        self._received += len(data)
         events: list[Event] = []
         try:
             while True:
                 event = self._h11.next_event()
+                if isinstance(event, h11.InformationalResponse | h11.Response):
+                    # h11 bounds only an incomplete head; one that came whole is measured here.
+                    after = self._h11.trailing_data[0]
+                    if self._received - len(after) > self._max_size:
+                        raise _head_too_large(self._max_size)
                 if isinstance(event, h11.InformationalResponse):
                     if event.status_code == 101:
                         events.append(self._check(event))
-                        self.trailing = self._h11.trailing_data[0]
+                        self.trailing = after
                         return events
                 elif isinstance(event, h11.Response):
+                    length = _content_length(event.headers)
                     events.append(
                         Reject(
                             event.status_code,
                             headers=list(event.headers),
-                            has_body=_index_headers(event.headers)[1].get(b"content-length") != [b"0"],
+                            has_body=event.status_code not in _NO_BODY and length != 0,
                         )
                     )
                 elif isinstance(event, h11.Data):
@@ -431,6 +562,32 @@ class ClientHandshake:
             extensions=tuple(accepted),
             extra_headers=tuple([(k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS]),
         )
+
+
+def _host(host: object) -> bytes:
+    """The Host header's value: ASCII as it is, a Unicode name as IDNA."""
+    if not isinstance(host, str):
+        raise LocalProtocolError(f"a Request's host is a str, not {host!r}")
+    if host.isascii():
+        return host.encode("ascii")
+    try:
+        return host.encode("idna")
+    except UnicodeError:
+        raise LocalProtocolError(
+            f"cannot send this Request: {host!r} is not a valid internationalised host name"
+        ) from None
+
+
+def _with_offers(request: Request, offers: Sequence[Extension]) -> Request:
+    """``request`` with the connection's extensions as its offers."""
+    return Request(
+        request.host,
+        request.target,
+        subprotocols=request.subprotocols,
+        extensions=tuple(offers),
+        extra_headers=request.extra_headers,
+        origin=request.origin,
+    )
 
 
 def origin_allowed(request: Request, allowed: Iterable[str], *, allow_missing: bool = False) -> bool:
