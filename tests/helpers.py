@@ -91,3 +91,23 @@ def server_open(**opts: Any) -> Connection:
 def client_open(**opts: Any) -> Connection:
     """A client connection whose handshake was accepted."""
     return pair(client_opts=opts)[0]
+
+
+def held(conn: Connection) -> int:
+    """The bytes a connection holds in its buffers and for the message being
+    received: every list, tuple, string and buffer reachable from its slots
+    (zlib's state, a constant per connection, is not counted)."""
+    seen: set[int] = set()
+
+    def size(value: object) -> int:
+        if id(value) in seen:
+            return 0
+        seen.add(id(value))
+        if isinstance(value, list | tuple):
+            return sys.getsizeof(value) + sum(size(item) for item in value)
+        if isinstance(value, bytes | bytearray | str):
+            return sys.getsizeof(value)
+        return 0
+
+    names = [name for cls in type(conn).__mro__ for name in getattr(cls, "__slots__", ())]
+    return sum(size(getattr(conn, name, None)) for name in names)

@@ -5,7 +5,6 @@ The number in each test's name is the defect's number in the issue."""
 from __future__ import annotations
 
 import os
-import sys
 from array import array
 
 import pytest
@@ -15,7 +14,7 @@ from wsproto_lite.events import Accept, Close, Message, Ping, Reject, RejectData
 from wsproto_lite.extensions import PerMessageDeflate
 from wsproto_lite.frames import mask_key
 
-from .helpers import events, frame, pair, server_open
+from .helpers import events, frame, held, pair, server_open
 
 
 def deflate_pair(**opts: object) -> tuple[Connection, Connection]:
@@ -60,25 +59,6 @@ def test_01_compressed_continuation_is_bounded_by_what_is_left() -> None:
 
 
 # -- 3. Memory: empty and tiny fragments (docs/limits.md) --------------------------
-
-
-def held(conn: Connection) -> int:
-    """The bytes the connection holds for the message being received and its
-    buffers: every list, string and buffer reachable from its slots."""
-    seen: set[int] = set()
-
-    def size(value: object) -> int:
-        if id(value) in seen:
-            return 0
-        seen.add(id(value))
-        if isinstance(value, list | tuple):
-            return sys.getsizeof(value) + sum(size(item) for item in value)
-        if isinstance(value, bytes | bytearray | str):
-            return sys.getsizeof(value)
-        return 0
-
-    names = [name for cls in type(conn).__mro__ for name in getattr(cls, "__slots__", ())]
-    return sum(size(getattr(conn, name, None)) for name in names)
 
 
 def test_03_empty_continuations_hold_nothing() -> None:

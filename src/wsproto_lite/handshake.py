@@ -327,7 +327,8 @@ class ServerHandshake:
                     f"subprotocol {event.subprotocol!r} was not offered by the client; "
                     f"choose one of {list(request.subprotocols)} or None"
                 )
-            lines.append(b"Sec-WebSocket-Protocol: " + _subprotocol_names([event.subprotocol]) + b"\r\n")
+            # One the client offered: header-safe, since it came in a header.
+            lines.append(_header_line(b"Sec-WebSocket-Protocol", _latin1(event.subprotocol, "subprotocol")))
         for ext in event.extensions:
             if not isinstance(ext, Extension):
                 raise LocalProtocolError(

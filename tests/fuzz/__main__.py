@@ -1,8 +1,10 @@
 """Run a fuzz target under atheris, or rewrite the seed corpus.
 
-    python -m tests.fuzz server [--seconds N] [libFuzzer options...]
-    python -m tests.fuzz client [--seconds N] [libFuzzer options...]
+    python -m tests.fuzz TARGET [--seconds N] [libFuzzer options...]
     python -m tests.fuzz seeds
+
+TARGET is server or client (frames in every state), or handshake-server or
+handshake-client (the opening handshake's heads).
 
 A run starts from the seeds in ``tests/fuzz/corpus/<target>`` and keeps what
 it finds in ``.fuzz/<target>`` (not in the repository); a crash is written
@@ -45,7 +47,7 @@ def main() -> None:
 
         write_seeds()
         return
-    if target not in ("server", "client"):
+    if target not in ("server", "client", "handshake-server", "handshake-client"):
         sys.exit(__doc__)
     seconds = 60
     if rest[:1] == ["--seconds"]:

@@ -7,6 +7,7 @@ request), and by :func:`tests.helpers.frame` where a rule is to be broken.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from wsproto_lite import Role
@@ -14,9 +15,10 @@ from wsproto_lite.events import Close, Message, Ping, Pong, Request
 from wsproto_lite.extensions import PerMessageDeflate
 
 from ..helpers import frame, pair
-from .targets import ACCEPT_PLACEHOLDER, setting
+from .targets import ACCEPT_PLACEHOLDER, handshake_setting, setting
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
+PEERS = Path(__file__).resolve().parent / "peers"
 
 REQUEST = (
     b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -104,11 +106,33 @@ def seeds(role: Role) -> dict[str, bytes]:
     return found
 
 
+def handshake_seeds(role: Role) -> dict[str, bytes]:
+    """Real peers' heads (tests/fuzz/peers/, made by capture_peers.py) and
+    our own, each whole, cut small, with deflate and subprotocols."""
+    folder = PEERS / ("requests" if role is Role.SERVER else "responses")
+    heads = {path.stem: path.read_bytes() for path in sorted(folder.glob("*.http"))}
+    heads["ours"] = (REQUEST if role is Role.SERVER else RESPONSE) + b"\r\n"
+    found = {}
+    for name, head in heads.items():
+        found[f"{name}"] = bytes([handshake_setting(deflate=True, protocols=True)]) + head
+        found[f"{name}-cut"] = bytes([handshake_setting(chunk_bits=4)]) + head
+        found[f"{name}-small-limit"] = bytes([handshake_setting(small_limit=True, chunk_bits=7)]) + head
+    return found
+
+
 def write_seeds() -> None:
-    for role in Role:
-        folder = CORPUS / role.value
+    for name, made in TARGET_SEEDS.items():
+        folder = CORPUS / name
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.iterdir():
             old.unlink()
-        for name, data in seeds(role).items():
-            (folder / name).write_bytes(data)
+        for seed, data in made().items():
+            (folder / seed).write_bytes(data)
+
+
+TARGET_SEEDS: dict[str, Callable[[], dict[str, bytes]]] = {
+    "server": lambda: seeds(Role.SERVER),
+    "client": lambda: seeds(Role.CLIENT),
+    "handshake-server": lambda: handshake_seeds(Role.SERVER),
+    "handshake-client": lambda: handshake_seeds(Role.CLIENT),
+}

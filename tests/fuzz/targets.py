@@ -52,7 +52,21 @@ def fuzz_client(data: bytes) -> None:
     run(Role.CLIENT, data)
 
 
-TARGETS: dict[str, Callable[[bytes], None]] = {"server": fuzz_server, "client": fuzz_client}
+def fuzz_handshake_server(data: bytes) -> None:
+    handshake(Role.SERVER, data)
+
+
+def fuzz_handshake_client(data: bytes) -> None:
+    handshake(Role.CLIENT, data)
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "server": fuzz_server,
+    "client": fuzz_client,
+    "handshake-server": fuzz_handshake_server,
+    "handshake-client": fuzz_handshake_client,
+}
+_HANDSHAKE_EVENTS = (Accept, Reject, RejectData)
 
 
 def setting(stage: int, *, deflate: bool = False, stream: bool = False, chunk_bits: int = 0) -> int:
@@ -151,3 +165,88 @@ def check_peer_accepts(peer: Connection, wire: bytes) -> None:
     for event in peer.events():
         if isinstance(event, Close):
             assert event.by_peer, f"our bytes made the peer fail: {event!r}"
+
+
+# -- The opening handshake ----------------------------------------------------------
+#
+# The handshake targets take the peer's HTTP head (and whatever follows it)
+# after a setting byte of their own:
+#
+# * bits 0-3, how the bytes are cut: 0 all in one call, n in pieces of
+#   2**(n-1) bytes;
+# * bit 4, permessage-deflate supported (server) or offered (client);
+# * bit 5, the client offers subprotocols; the server picks the first offered;
+# * bit 6, a small handshake limit (512 bytes), within the fuzzer's reach.
+#
+# What must hold: receive_data() raises only RemoteProtocolError, and a
+# server can always answer with the Reject it suggests; send(Accept(...))
+# for a reported Request never raises, and neither does the Reject a server
+# may prefer; a client reports only Accept, or Reject followed by RejectData,
+# or Close(1010); a head over the limit is never accepted.
+
+
+def handshake_setting(
+    *, chunk_bits: int = 0, deflate: bool = False, protocols: bool = False, small_limit: bool = False
+) -> int:
+    """The first byte of a handshake target's input."""
+    return chunk_bits | deflate << 4 | protocols << 5 | small_limit << 6
+
+
+def handshake(role: Role, data: bytes) -> None:
+    if not data:
+        return
+    settings, body = data[0], data[1:]
+    offer = [PerMessageDeflate()] if settings & 0x10 else []
+    limit = 512 if settings & 0x40 else 16384
+    conn = Connection(role, extensions=offer, max_handshake_size=limit)
+    if role is Role.CLIENT:
+        protocols = ["chat", "superchat"] if settings & 0x20 else []
+        request = conn.send(Request(host="h", target="/", subprotocols=protocols))
+        match = _KEY.search(request)
+        assert match is not None
+        body = body.replace(ACCEPT_PLACEHOLDER, accept_token(match.group(1)))
+    chunk = 1 << ((settings & 0x0F) - 1) if settings & 0x0F else max(len(body), 1)
+    seen: list[object] = []
+    for start in range(0, len(body), chunk):
+        if not handshake_step(conn, body[start : start + chunk], seen, settings):
+            return
+    handshake_step(conn, b"", seen, settings)
+
+
+def handshake_step(conn: Connection, data: bytes, seen: list[object], settings: int) -> bool:
+    """One read of the handshake; False once the connection is done with it."""
+    failure: RemoteProtocolError | None = None
+    try:
+        conn.receive_data(data)
+    except RemoteProtocolError as error:
+        failure = error
+    if failure is not None:
+        assert failure.reason
+        if conn.role is Role.SERVER:
+            assert failure.status_code is not None
+            assert 400 <= failure.status_code < 600, failure
+            assert conn.send(Reject(failure.status_code, headers=failure.headers)).startswith(b"HTTP/1.1 ")
+        assert conn.state is ConnectionState.CLOSED or conn.role is Role.SERVER
+        return False
+    for event in conn.events():
+        seen.append(type(event))
+        if isinstance(event, Request):
+            assert conn.role is Role.SERVER
+            assert len(event.headers) > 0
+            choice = event.subprotocols[0] if settings & 0x20 and event.subprotocols else None
+            response = conn.send(Accept(subprotocol=choice))
+            assert response.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+            assert response.endswith(b"\r\n\r\n")
+            assert conn.state is ConnectionState.OPEN
+        elif isinstance(event, Accept):
+            assert seen == [Accept], seen
+            assert conn.state is ConnectionState.OPEN
+        elif isinstance(event, Reject | RejectData):
+            assert seen[0] is Reject, seen
+            assert seen.count(Reject) == 1, seen
+        elif isinstance(event, Close):
+            assert event.code in (1006, 1010) or event.by_peer or event.code in _CLOSE_CODES, event
+        else:
+            assert isinstance(event, Message | Ping | Pong), event
+    conn.data_to_send()
+    return conn.state is not ConnectionState.CLOSED
