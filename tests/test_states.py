@@ -74,6 +74,14 @@ def client_rejected() -> Connection:
     return client
 
 
+def failed_server() -> Connection:
+    """A server whose receive_data() raised for an invalid request."""
+    server = Connection(Role.SERVER)
+    with pytest.raises(RemoteProtocolError):
+        server.receive_data(b"NOT HTTP\r\n\r\n")
+    return server
+
+
 #: How to reach each row of the tables: the row's label -> (role, connection).
 ROWS: dict[str, list[tuple[Role, Callable[[], Connection]]]] = {
     "`CONNECTING`, client, before its request": [(Role.CLIENT, lambda: Connection(Role.CLIENT))],
@@ -81,6 +89,7 @@ ROWS: dict[str, list[tuple[Role, Callable[[], Connection]]]] = {
     "`CONNECTING`, server, no request yet": [(Role.SERVER, lambda: Connection(Role.SERVER))],
     "`CONNECTING`, server, after `Request`": [(Role.SERVER, lambda: handshake_pair()[1])],
     "`CONNECTING`, server": [(Role.SERVER, lambda: Connection(Role.SERVER))],
+    "`CONNECTING`, server, after an invalid request": [(Role.SERVER, failed_server)],
     "`REJECTING`, client": [(Role.CLIENT, client_rejected)],
     "`REJECTING`, server": [(Role.SERVER, rejecting_server)],
 } | {
@@ -186,6 +195,12 @@ def check_outcome(conn: Connection, data: bytes | None, cell: str) -> None:
         return
     conn.receive_data(data)
     got = events(conn)
+    if cell == "kept until `Accept`":
+        assert got == []
+        assert conn.state is before
+        conn.send(Accept())
+        assert events(conn) == [Message("early")]
+        return
     if cell == "dropped":
         assert got == []
         assert conn.state is before
@@ -228,6 +243,8 @@ HANDSHAKE_INPUTS: dict[str, Callable[[Connection], bytes | None]] = {
     "any other final response": lambda conn: b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\n",
     "an invalid 101 response": lambda conn: b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
     "anything": lambda conn: b"GET / HTTP/1.1\r\n\r\n",
+    "a head over `max_handshake_size`": lambda conn: REQUEST[:-2] + b"X-Big: " + b"a" * 17000 + b"\r\n\r\n",
+    "frames": lambda conn: frame(0x1, b"early", mask=True),
     "the rejection's body": lambda conn: NEXT_FROM_PEER[id(conn)],
 }
 
