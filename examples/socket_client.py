@@ -25,21 +25,23 @@ def run(url: str, messages: list[str]) -> None:
     conn = Connection(Role.CLIENT)
     with socket.create_connection((host, port)) as sock:
         sock.sendall(conn.send(Request(host=f"{host}:{port}", target=target)))
-        pending = list(messages)
+        # Replies are counted, not matched: a server may also speak first or
+        # send more.  Whatever comes after our Close is still printed.
+        replies_due = len(messages)
         while not conn.should_close_transport:
             data = sock.recv(65536)
             conn.receive_data(data)
             for event in conn.events():
                 if isinstance(event, Accept):
                     print(f"connected to {url}")
-                    for text in pending:
+                    for text in messages:
                         sock.sendall(conn.send(Message(text)))
-                    if not pending:
+                    if not messages:
                         sock.sendall(conn.send(Close()))
                 elif isinstance(event, Message):
                     print(f"received {type(event.data).__name__}: {event.data!r}")
-                    pending.pop(0)
-                    if not pending:
+                    replies_due -= 1
+                    if replies_due == 0:
                         sock.sendall(conn.send(Close(1000, "done")))
                 elif isinstance(event, Reject):
                     print(f"rejected with status {event.status_code}")
