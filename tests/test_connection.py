@@ -199,8 +199,10 @@ def test_5_3_client_masks_every_frame() -> None:
     client.receive_data(frame(PING, b"p", mask=False) + frame(CLOSE, mask=False))
     events(client)
     out = client.data_to_send()
+    assert out[0] == 0x8A  # the pong: 2 header bytes, 4 key bytes, 1 payload byte
     assert out[1] & 0x80
-    assert out[7] & 0x80
+    assert out[7] == 0x88  # the close reply starts at byte 7...
+    assert out[8] & 0x80  # ...and its MASK bit is the top bit of its second byte
 
 
 # -- Framing errors, section 5.2 to 5.5: every one fails with 1002 ------------
