@@ -487,3 +487,16 @@ def test_13_client_reports_has_body_as_the_response_frames_it(head: bytes, has_b
     assert reject.has_body is has_body
     assert rest[-1] == RejectData(b"", body_finished=True)
     assert b"".join(e.data for e in rest if isinstance(e, RejectData)) == (b"abc" if has_body else b"")
+
+
+def test_09_server_reports_only_subprotocol_names_that_are_tokens() -> None:
+    """RFC 6455 4.1 item 10: names are tokens. h11 lets a control character
+    through in a header value; such a name is not offered to the application,
+    so Accept(subprotocol=<any offered name>) never fails (found by the
+    handshake-server fuzz target)."""
+    server = Connection(Role.SERVER)
+    server.receive_data(REQUEST_HEAD + b"Sec-WebSocket-Protocol: \x01chat, superchat\r\n\r\n")
+    (request,) = events(server)
+    assert isinstance(request, Request)
+    assert request.subprotocols == ("superchat",)
+    assert b"Sec-WebSocket-Protocol: superchat\r\n" in server.send(Accept(subprotocol="superchat"))

@@ -299,7 +299,8 @@ class ServerHandshake:
         self.request = _received_request(
             fields[b"host"][0].decode("latin-1"),
             request.target.decode("latin-1"),
-            _tokens(fields, b"sec-websocket-protocol"),
+            # Names that are not tokens (RFC 6455, 4.1 item 10) cannot be chosen: not reported.
+            tuple([name for name in _tokens(fields, b"sec-websocket-protocol") if _TOKEN.fullmatch(name)]),
             _tokens(fields, b"sec-websocket-extensions"),
             tuple([(k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS]),
             origin[0].decode("latin-1") if origin else None,
