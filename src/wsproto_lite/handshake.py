@@ -328,7 +328,7 @@ class ServerHandshake:
                     f"subprotocol {event.subprotocol!r} was not offered by the client; "
                     f"choose one of {list(request.subprotocols)} or None"
                 )
-            # One the client offered: header-safe, since it came in a header.
+            # One the client offered: a token, since only tokens are reported.
             lines.append(_header_line(b"Sec-WebSocket-Protocol", _latin1(event.subprotocol, "subprotocol")))
         for ext in event.extensions:
             if not isinstance(ext, Extension):
