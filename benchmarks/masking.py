@@ -22,7 +22,7 @@ if __package__ in (None, ""):
 
 import wsproto.frame_protocol
 
-from wsproto_lite.frames import XOR_TABLES, encode_frame, mask_key
+from wsproto_lite._frames import XOR_TABLES, encode_frame, mask_key
 
 PAYLOAD = bytes(range(256)) * 4096
 

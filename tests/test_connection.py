@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from wsproto_lite import Connection, ConnectionState, LocalProtocolError, Role
+from wsproto_lite._frames import apply_mask
 from wsproto_lite.events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectData, Request
-from wsproto_lite.frames import apply_mask
 
 from .helpers import client_open, events, frame, pair, server_open
 

@@ -9,10 +9,10 @@ import zlib
 import pytest
 
 from wsproto_lite import Connection, ConnectionState, Role
+from wsproto_lite._frames import apply_mask
+from wsproto_lite._handshake import parse_extension
 from wsproto_lite.events import Accept, Close, Event, Message, Ping, Request
 from wsproto_lite.extensions import DeflateSession, PerMessageDeflate
-from wsproto_lite.frames import apply_mask
-from wsproto_lite.handshake import parse_extension
 
 from .helpers import events, frame
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wsproto_lite import LocalProtocolError, RemoteProtocolError
-from wsproto_lite.frames import (
+from wsproto_lite._frames import (
     BINARY,
     CLOSE,
     TEXT,

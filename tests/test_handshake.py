@@ -14,8 +14,8 @@ from wsproto_lite import (
     Role,
     origin_allowed,
 )
+from wsproto_lite._handshake import accept_token, parse_extension
 from wsproto_lite.events import Accept, Close, Message, Reject, RejectData, Request
-from wsproto_lite.handshake import accept_token, parse_extension
 
 from .helpers import events, frame, pair
 

@@ -10,9 +10,9 @@ from array import array
 import pytest
 
 from wsproto_lite import Connection, ConnectionState, LocalProtocolError, RemoteProtocolError, Role
+from wsproto_lite._frames import mask_key
 from wsproto_lite.events import Accept, Close, Message, Ping, Reject, RejectData, Request
 from wsproto_lite.extensions import PerMessageDeflate
-from wsproto_lite.frames import mask_key
 
 from .helpers import events, frame, held, pair, server_open
 

@@ -1,8 +1,8 @@
 """wsproto_lite: the WebSocket protocol (RFC 6455) as a sans-IO state machine."""
 
+from ._handshake import origin_allowed
 from .connection import Connection, ConnectionState, Role
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from .handshake import origin_allowed
 
 __all__ = [
     "Connection",

@@ -9,7 +9,7 @@ of :meth:`send`, and :meth:`data_to_send` after each receive), and closes
 the transport when :attr:`should_close_transport` says so.
 
 The connection is split in two halves: this module has the handshake,
-sending and the state an adapter reads; :mod:`wsproto_lite.receiving` has
+sending and the state an adapter reads; :mod:`wsproto_lite._receiving` has
 the decoding of frames into events, which :class:`Connection` inherits.
 Rules kept by both:
 
@@ -50,10 +50,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Sequence
 
-from .errors import LocalProtocolError, RemoteProtocolError
-from .events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectData, Request
-from .extensions import DeflateSession, Extension, ExtensionSession
-from .frames import (
+from ._frames import (
     BINARY,
     CLOSE,
     CONTINUATION,
@@ -71,9 +68,12 @@ from .frames import (
     read_int,
     utf8,
 )
-from .handshake import ClientHandshake, ServerHandshake
-from .receiving import Receiver
-from .states import RECEIVING, SENDING, ConnectionState, Role
+from ._handshake import ClientHandshake, ServerHandshake
+from ._receiving import Receiver
+from ._states import RECEIVING, SENDING, ConnectionState, Role
+from .errors import LocalProtocolError, RemoteProtocolError
+from .events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectData, Request
+from .extensions import DeflateSession, Extension, ExtensionSession
 
 __all__ = ["Connection", "ConnectionState", "Role"]
 

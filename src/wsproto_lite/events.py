@@ -221,34 +221,4 @@ class Close:
 _set_message_data = Message.__dict__["data"].__set__
 _set_message_finished = Message.__dict__["message_finished"].__set__
 
-_REQUEST_SETTERS = tuple(
-    Request.__dict__[name].__set__
-    for name in ("host", "target", "subprotocols", "extensions", "extra_headers", "origin", "headers")
-)
-
-
-def _received_request(
-    host: str,
-    target: str,
-    subprotocols: tuple[str, ...],
-    extensions: tuple[str, ...],
-    extra_headers: tuple[tuple[bytes, bytes], ...],
-    origin: str | None,
-    headers: tuple[tuple[bytes, bytes], ...],
-) -> Request:
-    """The Request a server reports, from values that are already tuples:
-    built through the slots' setters, as the receiving path builds a
-    Message, for half the cost of the frozen dataclass's ``__init__``."""
-    request = object.__new__(Request)
-    s_host, s_target, s_protocols, s_extensions, s_extra, s_origin, s_headers = _REQUEST_SETTERS
-    s_host(request, host)
-    s_target(request, target)
-    s_protocols(request, subprotocols)
-    s_extensions(request, extensions)
-    s_extra(request, extra_headers)
-    s_origin(request, origin)
-    s_headers(request, headers)
-    return request
-
-
 Event = Request | Accept | Reject | RejectData | Message | Ping | Pong | Close

@@ -32,10 +32,10 @@ import re
 from collections.abc import Callable
 
 from wsproto_lite import Connection, ConnectionState, RemoteProtocolError, Role
+from wsproto_lite._frames import valid_wire_code
+from wsproto_lite._handshake import accept_token
 from wsproto_lite.events import Accept, Close, Message, Ping, Pong, Reject, RejectData, Request
 from wsproto_lite.extensions import PerMessageDeflate
-from wsproto_lite.frames import valid_wire_code
-from wsproto_lite.handshake import accept_token
 
 LIMIT = 4096  # small, so that the message limit is within the fuzzer's reach
 ACCEPT_PLACEHOLDER = b"@ACCEPT@"

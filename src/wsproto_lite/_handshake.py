@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 import h11
 
 from .errors import LocalProtocolError, RemoteProtocolError
-from .events import Accept, Event, Header, Reject, RejectData, Request, _received_request
+from .events import Accept, Event, Header, Reject, RejectData, Request
 from .extensions import Extension, ExtensionSession, Params
 
 _sha1 = hashlib.sha1
@@ -296,15 +296,17 @@ class ServerHandshake:
             raise RemoteProtocolError("invalid Sec-WebSocket-Key", status_code=400)
         self._key = keys[0]
         origin = fields.get(b"origin")
-        self.request = _received_request(
+        self.request = Request(
             fields[b"host"][0].decode("latin-1"),
             request.target.decode("latin-1"),
             # Names that are not tokens (RFC 6455, 4.1 item 10) cannot be chosen: not reported.
-            tuple([name for name in _tokens(fields, b"sec-websocket-protocol") if _TOKEN.fullmatch(name)]),
-            _tokens(fields, b"sec-websocket-extensions"),
-            tuple([(k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS]),
-            origin[0].decode("latin-1") if origin else None,
-            headers,
+            subprotocols=tuple(
+                [name for name in _tokens(fields, b"sec-websocket-protocol") if _TOKEN.fullmatch(name)]
+            ),
+            extensions=_tokens(fields, b"sec-websocket-extensions"),
+            extra_headers=tuple([(k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS]),
+            origin=origin[0].decode("latin-1") if origin else None,
+            headers=headers,
         )
 
     def accept(self, event: Accept, supported: Sequence[Extension]) -> tuple[bytes, list[ExtensionSession]]:

@@ -79,10 +79,10 @@ read_int = int.from_bytes
 #: XOR_TABLES[k] maps every byte b to b ^ k, for bytes.translate.
 XOR_TABLES = [bytes(b ^ k for b in range(256)) for k in range(256)]
 #: From this size on, masking works on four byte lanes...
-_LANES_FROM = 2048
+LANES_FROM = 2048
 #: ...and past this one, on pieces of this size, each masked by lanes in a
 #: buffer of its own, and joined (measured: see docs/performance.md).
-_PIECE = 65536
+PIECE = 65536
 
 
 def apply_mask(data: bytes | bytearray | memoryview, key: bytes | bytearray) -> bytes:
@@ -101,10 +101,10 @@ def apply_mask(data: bytes | bytearray | memoryview, key: bytes | bytearray) -> 
     if n <= MAX_CONTROL_PAYLOAD:
         key_int = read_int(key, "little") * REPEAT_KEY[n]
         return ((read_int(data, "little") ^ key_int) & TRUNCATE[n]).to_bytes(n, "little")
-    if n < _LANES_FROM:
+    if n < LANES_FROM:
         repeated = key * (n >> 2) if not n & 3 else (key * ((n >> 2) + 1))[:n]
         return (read_int(data, "little") ^ read_int(repeated, "little")).to_bytes(n, "little")
-    if n <= _PIECE:
+    if n <= PIECE:
         out = bytearray(data)
         mask_lanes(out, 0, key)
         return bytes(out)
@@ -122,11 +122,11 @@ def mask_pieces(
     pieces: list[bytes | bytearray], data: bytes | bytearray | memoryview, key: bytes | bytearray
 ) -> list[bytes | bytearray]:
     """Append ``data`` masked to ``pieces``, 64 KiB at a time (see apply_mask);
-    ``_PIECE`` is a multiple of 4, so the key lines up in every piece."""
+    ``PIECE`` is a multiple of 4, so the key lines up in every piece."""
     append = pieces.append
     with memoryview(data) as view:
-        for at in range(0, len(data), _PIECE):
-            piece = bytearray(view[at : at + _PIECE])
+        for at in range(0, len(data), PIECE):
+            piece = bytearray(view[at : at + PIECE])
             mask_lanes(piece, 0, key)
             append(piece)
     return pieces
@@ -147,9 +147,9 @@ def encode_frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, ma
         header = _HEADER64.pack(first, 127 | mask_bit, n)
     if mask:
         key = mask_key()
-        if n < _LANES_FROM:
+        if n < LANES_FROM:
             return header + key + apply_mask(payload, key)
-        if n > _PIECE:
+        if n > PIECE:
             return b"".join(mask_pieces([header + key], payload, key))
         # Medium: one buffer for the whole frame, masked in place.
         frame = bytearray(header)

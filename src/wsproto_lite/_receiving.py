@@ -14,17 +14,14 @@ import codecs
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import RemoteProtocolError
-from .events import Close, Event, Message, Ping, Pong, _set_message_data, _set_message_finished
-from .extensions import ExtensionSession, wire_bound
-from .frames import (
-    _LANES_FROM,
-    _PIECE,
+from ._frames import (
     BINARY,
     CLOSE,
     CONTINUATION,
+    LANES_FROM,
     MAX_CONTROL_PAYLOAD,
     NO_STATUS,
+    PIECE,
     PING,
     PONG,
     REPEAT_KEY,
@@ -38,7 +35,10 @@ from .frames import (
     mask_lanes,
     read_int,
 )
-from .states import RECEIVING, ConnectionState
+from ._states import RECEIVING, ConnectionState
+from .errors import RemoteProtocolError
+from .events import Close, Event, Message, Ping, Pong, _set_message_data, _set_message_finished
+from .extensions import ExtensionSession, wire_bound
 
 __all__ = ["Receiver"]
 
@@ -495,7 +495,7 @@ class Receiver:
         payload: bytes | bytearray
         if not key:
             payload = bytes(buf[pos : pos + n])
-        elif n < _LANES_FROM or n > _PIECE:
+        elif n < LANES_FROM or n > PIECE:
             with memoryview(buf) as view:
                 payload = apply_mask(view[pos : pos + n], key)
         else:
