@@ -294,7 +294,7 @@ def test_invalid_compressed_data_is_1007() -> None:
 def _unmasked(data: bytes) -> tuple[int, bytes]:
     """The first byte and payload of one client frame (length < 126)."""
     length = data[1] & 0x7F
-    return data[0], apply_mask(data[6 : 6 + length], data[2:6])
+    return data[0], bytes(apply_mask(data[6 : 6 + length], data[2:6]))
 
 
 def test_7_2_1_sending_strips_the_tail_and_sets_rsv1() -> None:

@@ -1,9 +1,9 @@
 """The frame format of RFC 6455, section 5: opcodes, masking, encoding, and
 the close frame's payload.
 
-Decoding happens inline in :mod:`wsproto_lite.connection`, where a frame's
-header is checked against the connection's state and limits before its
-payload is buffered.  What both directions share lives here.
+Decoding happens in :mod:`wsproto_lite._receiving`, where a frame's header
+is checked against the connection's state and limits before its payload is
+buffered.  What both directions share lives here.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ LANES_FROM = 2048
 PIECE = 65536
 
 
-def apply_mask(data: bytes | bytearray | memoryview, key: bytes | bytearray) -> bytes:
+def apply_mask(data: bytes | bytearray | memoryview, key: bytes | bytearray) -> bytes | bytearray:
     """XOR ``data`` with the 4-byte masking ``key`` (section 5.3).
 
     Pure Python has no vector XOR, so the technique depends on the size.
@@ -96,6 +96,11 @@ def apply_mask(data: bytes | bytearray | memoryview, key: bytes | bytearray) -> 
     the lanes are worked in 64 KiB pieces, so that no temporary buffer is
     large: the C library hands out large blocks as fresh pages, and faulting
     them in costs more than the masking itself.
+
+    The result is a new object: ``bytes``, except between 2 KiB and 64 KiB,
+    where it is the ``bytearray`` the lanes were masked in (converting it
+    would copy it once more).  This is the one masking routine of the
+    library; every path that masks or unmasks calls it.
     """
     n = len(data)
     if n <= MAX_CONTROL_PAYLOAD:
@@ -107,7 +112,7 @@ def apply_mask(data: bytes | bytearray | memoryview, key: bytes | bytearray) -> 
     if n <= PIECE:
         out = bytearray(data)
         mask_lanes(out, 0, key)
-        return bytes(out)
+        return out
     return b"".join(mask_pieces([], data, key))
 
 

@@ -47,7 +47,6 @@ The states (see ``docs/states.md`` for the whole table):
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Sequence
 
 from ._frames import (
@@ -125,45 +124,16 @@ class Connection(Receiver):
         stream_messages: bool = False,
         extensions: Sequence[Extension] = (),
     ) -> None:
+        super().__init__(role is Role.CLIENT, max_message_size, max_frame_size, auto_reply, stream_messages)
         self.role = role
-        self.max_message_size = max_message_size
-        self.max_frame_size = max_frame_size
-        self.auto_reply = auto_reply
-        self.stream_messages = stream_messages
         self._supported = tuple(extensions)
-        self._client = role is Role.CLIENT
         self._handshake: ClientHandshake | ServerHandshake | None = (
             ClientHandshake(max_handshake_size) if self._client else ServerHandshake(max_handshake_size)
         )
-        self._state = ConnectionState.CONNECTING
         self._request_sent = False
-        self._close_now = False
-        self._events: list[Event] = []  # handshake events, waiting for events()
-        self._out: list[bytes] = []
-        self._inbuf = bytearray()
-        self._pos = 0  # where the next frame starts in _inbuf
-        self._eof = False  # the stream ended; reported once the buffer is read
-        # The data frame being read piece by piece: payload bytes still to
-        # come (0 for none), masking key turned to the next byte, FIN, and
-        # the opcode and RSV bits its first piece carries.
-        self._partial = 0
-        self._partial_key = b""
-        self._partial_fin = False
-        self._partial_opcode = 0
-        self._partial_rsv = 0
         #: The negotiated subprotocol, once the handshake is done.
         self.subprotocol: str | None = None
-        self._sessions: tuple[ExtensionSession, ...] = ()
         self._deflate: DeflateSession | None = None  # the send fast path's one session
-        self._rsv_allowed = 0
-        # The message being received: its opcode (0 for none), pieces, size,
-        # RSV bits of its first frame, and the UTF-8 decoder of a text one.
-        self._msg_opcode = 0
-        self._msg_parts: list[bytes] | list[str] = []
-        self._pending: list[bytes] = []  # text pieces of the fast path, not yet decoded
-        self._msg_size = 0
-        self._msg_rsv = 0
-        self._decoder: codecs.IncrementalDecoder | None = None  # made for the first fragmented text
         # The opcode of the message being sent in fragments (0 for none).
         self._send_opcode = 0
 
@@ -285,11 +255,9 @@ class Connection(Receiver):
         self._state = ConnectionState.OPEN
         self._handshake = None  # h11's state is not needed any more
         self.subprotocol = subprotocol
-        self._sessions = tuple(sessions)
+        self._use_sessions(tuple(sessions))
         if len(sessions) == 1 and isinstance(sessions[0], DeflateSession) and sessions[0].compresses:
             self._deflate = sessions[0]
-        for session in sessions:
-            self._rsv_allowed |= session.rsv
 
     def _receive_eof(self, state: ConnectionState) -> None:
         if self._eof:
