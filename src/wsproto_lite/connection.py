@@ -56,15 +56,13 @@ from ._frames import (
     MAX_CONTROL_PAYLOAD,
     PING,
     PONG,
-    REPEAT_KEY,
     RSV1,
     SMALL_HEADERS,
     TEXT,
-    TRUNCATE,
+    apply_mask,
     encode_close,
     encode_frame,
     mask_key,
-    read_int,
     utf8,
 )
 from ._handshake import ClientHandshake, ServerHandshake
@@ -354,41 +352,56 @@ class Connection(Receiver):
         else:
             opcode = BINARY
             payload = data
-        if self._send_opcode:
-            if opcode != self._send_opcode:
-                raise LocalProtocolError(
-                    "every piece of a fragmented message must have the type of the first "
-                    f"({'str' if self._send_opcode == TEXT else 'bytes'})"
-                )
-            frame_opcode = CONTINUATION
-        else:
-            frame_opcode = opcode
-        fin = event.message_finished
-        deflate = self._deflate
-        if deflate is not None and fin and not self._send_opcode:
-            # The common compressed case: one permessage-deflate session and a
-            # whole message, framed here without the general path's calls.
-            payload = deflate.compress_message(payload)
-            n = len(payload)
-            if n < 126 and not self._client:
-                return SMALL_HEADERS[opcode | 0xC0][n] + payload
-            return encode_frame(opcode, payload, True, RSV1, self._client)
+        if self._send_opcode or not event.message_finished:
+            return self._send_fragment(opcode, payload, event.message_finished)
+        if self._deflate is not None:
+            return self._send_compressed(opcode, payload)
         n = len(payload)
-        if n < 126 and fin and not self._send_opcode and not self._sessions:
-            # The common case: a small unfragmented, uncompressed message.
+        if n < 126 and not self._sessions:
+            # The whole-frame fast path: a small unfragmented, uncompressed
+            # message, its header taken from a table (see docs/performance.md).
             if self._client:
                 key = mask_key()
-                masked = (read_int(payload, "little") ^ read_int(key, "little") * REPEAT_KEY[n]) & TRUNCATE[n]
-                return SMALL_HEADERS[opcode | 0x80][n + 0x80] + key + masked.to_bytes(n, "little")
+                return SMALL_HEADERS[opcode | 0x80][n + 0x80] + key + apply_mask(payload, key)
             return SMALL_HEADERS[opcode | 0x80][n] + payload
+        return self._send_frame(opcode, payload, True)
+
+    def _send_fragment(self, opcode: int, payload: bytes, fin: bool) -> bytes:
+        """A piece of a fragmented message (5.4): the first, or one that
+        continues the message being sent and has its type."""
+        if not self._send_opcode:
+            frame = self._send_frame(opcode, payload, fin)
+            self._send_opcode = 0 if fin else opcode
+            return frame
+        if opcode != self._send_opcode:
+            raise LocalProtocolError(
+                "every piece of a fragmented message must have the type of the first "
+                f"({'str' if self._send_opcode == TEXT else 'bytes'})"
+            )
+        frame = self._send_frame(CONTINUATION, payload, fin, first=False)
+        if fin:
+            self._send_opcode = 0
+        return frame
+
+    def _send_frame(self, opcode: int, payload: bytes, fin: bool, first: bool = True) -> bytes:
+        """The general way: each negotiated extension transforms the payload
+        (``first`` says whether it starts a message), then it is framed."""
         rsv = 0
-        if self._sessions:
-            first = not self._send_opcode
-            for session in self._sessions:
-                payload, bits = session.encode(payload, first, fin)
-                rsv |= bits
-        self._send_opcode = 0 if fin else opcode
-        return encode_frame(frame_opcode, payload, fin, rsv, self._client)
+        for session in self._sessions:
+            payload, bits = session.encode(payload, first, fin)
+            rsv |= bits
+        return encode_frame(opcode, payload, fin, rsv, self._client)
+
+    def _send_compressed(self, opcode: int, payload: bytes) -> bytes:
+        """A whole message with one permessage-deflate session, the common
+        compressed case: compressed and framed without the general path's
+        per-session loop and calls (see docs/performance.md)."""
+        assert self._deflate is not None
+        payload = self._deflate.compress_message(payload)
+        n = len(payload)
+        if n < 126 and not self._client:
+            return SMALL_HEADERS[opcode | 0xC0][n] + payload
+        return encode_frame(opcode, payload, True, RSV1, self._client)
 
     def _send_control(self, event: Ping | Pong) -> bytes:
         name = type(event).__name__
