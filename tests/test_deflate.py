@@ -10,7 +10,7 @@ import pytest
 
 from wsproto_lite import Connection, ConnectionState, Role
 from wsproto_lite._frames import apply_mask
-from wsproto_lite._handshake import parse_extension
+from wsproto_lite._headers import parse_extension
 from wsproto_lite.events import Accept, Close, Event, Message, Ping, Request
 from wsproto_lite.extensions import DeflateSession, PerMessageDeflate
 

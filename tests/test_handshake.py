@@ -14,7 +14,7 @@ from wsproto_lite import (
     Role,
     origin_allowed,
 )
-from wsproto_lite._handshake import accept_token, parse_extension
+from wsproto_lite._headers import accept_token, parse_extension
 from wsproto_lite.events import Accept, Close, Message, Reject, RejectData, Request
 
 from .helpers import events, frame, pair

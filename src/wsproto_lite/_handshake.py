@@ -9,198 +9,36 @@ drives them while its state is ``CONNECTING`` or ``REJECTING``.
 from __future__ import annotations
 
 import binascii
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Sequence
 
 import h11
 
+from ._headers import (
+    HANDSHAKE_HEADERS,
+    TOKEN,
+    accept_token,
+    encode_headers,
+    extra_lines,
+    has_token,
+    header_line,
+    header_value,
+    index_headers,
+    latin1,
+    parse_extension,
+    subprotocol_names,
+    tokens,
+)
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import Accept, Event, Header, Reject, RejectData, Request
-from .extensions import Extension, ExtensionSession, Params
-
-_sha1 = hashlib.sha1
-
-#: The GUID that section 1.3 appends to the key.
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-#: Headers that belong to the handshake itself; the rest are "extra".
-_HANDSHAKE_HEADERS = frozenset(
-    (
-        b"host",
-        b"upgrade",
-        b"connection",
-        b"sec-websocket-key",
-        b"sec-websocket-version",
-        b"sec-websocket-protocol",
-        b"sec-websocket-extensions",
-        b"sec-websocket-accept",
-    )
-)
+from .extensions import Extension, ExtensionSession
 
 _UPGRADE_REQUIRED: tuple[Header, ...] = (
     (b"Upgrade", b"websocket"),
     (b"Connection", b"Upgrade"),
     (b"Sec-WebSocket-Version", b"13"),
 )
-
-
-def accept_token(key: bytes) -> bytes:
-    """The ``Sec-WebSocket-Accept`` value for a ``Sec-WebSocket-Key`` (4.2.2)."""
-    return binascii.b2a_base64(_sha1(key + _GUID).digest(), newline=False)
-
-
-def _split_commas(text: str) -> list[str]:
-    """Split a header list at commas that are not inside a quoted string."""
-    if '"' not in text:
-        return [item for item in (part.strip() for part in text.split(",")) if item]
-    items: list[str] = []
-    start = 0
-    quoted = False
-    for i, char in enumerate(text):
-        if char == '"':
-            quoted = not quoted
-        elif char == "," and not quoted:
-            items.append(text[start:i])
-            start = i + 1
-    items.append(text[start:])
-    return [item.strip() for item in items if item.strip()]
-
-
-Fields = dict[bytes, list[bytes]]
-
-
-def _index_headers(headers: h11._headers.Headers) -> tuple[tuple[tuple[bytes, bytes], ...], Fields]:
-    """h11's headers with lower-case names, and every header's values by
-    name, in one pass (faster than iterating h11's ``Headers``)."""
-    pairs = []
-    fields: Fields = {}
-    for name, value in headers.raw_items():
-        name = name.lower()
-        pairs.append((name, value))
-        if name in fields:
-            fields[name].append(value)
-        else:
-            fields[name] = [value]
-    return tuple(pairs), fields
-
-
-def _tokens(fields: Fields, name: bytes) -> tuple[str, ...]:
-    """The elements of a comma-separated header, over all its lines."""
-    values = fields.get(name)
-    if values is None:
-        return ()
-    out: list[str] = []
-    for value in values:
-        out.extend(_split_commas(value.decode("latin-1")))
-    return tuple(out)
-
-
-def _has_token(fields: Fields, name: bytes, token: bytes) -> bool:
-    """Whether a comma-separated header holds ``token`` (lower case), in any case."""
-    values = fields.get(name)
-    if values is None:
-        return False
-    if len(values) == 1 and values[0].lower() == token:
-        return True  # the usual form: one value, the token alone
-    text = token.decode()
-    return any(item.lower() == text for item in _tokens(fields, name))
-
-
-def parse_extension(element: str) -> tuple[str, Params]:
-    """``"name; a; b=1"`` -> ``("name", [("a", None), ("b", "1")])`` (9.1)."""
-    name, *raw_params = (part.strip() for part in element.split(";"))
-    params: Params = []
-    for raw in raw_params:
-        if not raw:
-            continue  # "name;" or "a;;b"
-        key, eq, value = raw.partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = value[1:-1]
-        params.append((key.strip().lower(), value if eq else None))
-    return name.lower(), params
-
-
-def _header_value(name: str, params: str) -> str:
-    return f"{name}; {params}" if params else name
-
-
-def _latin1(value: object, what: str) -> bytes:
-    """A header's name or value as it goes on the wire: bytes as they are,
-    ``str`` as Latin-1; anything else is refused."""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        try:
-            return value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise LocalProtocolError(
-                f"cannot send {what} {value!r}: header text must be Latin-1; encode it (for example "
-                "as percent-encoded UTF-8) and pass bytes or Latin-1 str"
-            ) from None
-    raise LocalProtocolError(f"cannot send {what} {value!r}: give bytes or str")
-
-
-def _encode(headers: Iterable[Header]) -> list[tuple[bytes, bytes]]:
-    """Headers as bytes, as h11 takes them (``str`` is Latin-1 on the wire)."""
-    out = []
-    for header in headers:
-        if not (isinstance(header, tuple) and len(header) == 2):
-            raise LocalProtocolError(f"a header is a (name, value) pair, not {header!r}")
-        out.append((_latin1(header[0], "header name"), _latin1(header[1], "header value")))
-    return out
-
-
-def _extra_lines(headers: Iterable[Header]) -> list[bytes]:
-    """The lines of a Request's or an Accept's extra headers, which may not
-    stand in for the headers of the handshake itself: those are built from
-    the event's fields (subprotocols, extensions...) and checked against
-    each other, and a second copy would make the peer fail or misread it."""
-    lines = []
-    for name, value in _encode(headers):
-        if name.lower() in _HANDSHAKE_HEADERS:
-            raise LocalProtocolError(
-                f"cannot send {name.decode('latin-1')!r} in extra_headers: the library writes the "
-                "handshake's own headers; use the event's fields (host, subprotocols, extensions)"
-            )
-        lines.append(_header_line(name, value))
-    return lines
-
-
-#: A token (RFC 9110, 5.6.2): what a subprotocol name must be (RFC 6455, 4.1 item 10).
-_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
-
-
-def _subprotocol_names(names: Sequence[object]) -> bytes:
-    """The offered subprotocols as a header value: non-empty tokens, each
-    once (RFC 6455, 4.1 item 10)."""
-    for name in names:
-        if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
-            raise LocalProtocolError(
-                f"invalid subprotocol {name!r}: each is a non-empty token (RFC 6455, 4.1), "
-                "with no comma, space or quote"
-            )
-    if len(set(names)) != len(names):
-        raise LocalProtocolError(f"subprotocols offered twice in {list(names)}; offer each once (4.1)")
-    return ", ".join(names).encode("ascii")  # type: ignore[arg-type]
-
-
-#: What h11 accepts in a header name (a token) and value (visible
-#: characters, with spaces and tabs only inside): no CR, LF or NUL, so no
-#: header can be injected.
-_NAME = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
-_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?")
-
-
-def _header_line(name: bytes, value: bytes) -> bytes:
-    """``name: value\\r\\n``, refusing what would not be a valid header."""
-    if not _NAME.fullmatch(name) or not _VALUE.fullmatch(value):
-        raise LocalProtocolError(
-            f"cannot send invalid header {name!r}: {value!r}; names are tokens, values have no CR or LF"
-        )
-    return name + b": " + value + b"\r\n"
 
 
 #: A request target as RFC 9112 allows it: visible ASCII, no spaces.
@@ -266,7 +104,7 @@ class ServerHandshake:
 
     def _check(self, request: h11.Request) -> None:
         """The checks of section 4.2.1, each with the status to answer."""
-        headers, fields = _index_headers(request.headers)
+        headers, fields = index_headers(request.headers)
         if request.method != b"GET":
             raise RemoteProtocolError(
                 "a WebSocket handshake must use GET", status_code=405, headers=[(b"Allow", b"GET")]
@@ -275,11 +113,11 @@ class ServerHandshake:
             raise RemoteProtocolError("a WebSocket handshake needs HTTP/1.1", status_code=400)
         if fields.get(b"content-length", [b"0"]) != [b"0"] or b"transfer-encoding" in fields:
             raise RemoteProtocolError("a WebSocket request has no body", status_code=400)
-        if not _has_token(fields, b"upgrade", b"websocket"):
+        if not has_token(fields, b"upgrade", b"websocket"):
             raise RemoteProtocolError(
                 "missing 'Upgrade: websocket'", status_code=426, headers=_UPGRADE_REQUIRED
             )
-        if not _has_token(fields, b"connection", b"upgrade"):
+        if not has_token(fields, b"connection", b"upgrade"):
             raise RemoteProtocolError("missing 'Connection: Upgrade'", status_code=400)
         if fields.get(b"sec-websocket-version") != [b"13"]:
             raise RemoteProtocolError(
@@ -301,10 +139,10 @@ class ServerHandshake:
             request.target.decode("latin-1"),
             # Names that are not tokens (RFC 6455, 4.1 item 10) cannot be chosen: not reported.
             subprotocols=tuple(
-                [name for name in _tokens(fields, b"sec-websocket-protocol") if _TOKEN.fullmatch(name)]
+                [name for name in tokens(fields, b"sec-websocket-protocol") if TOKEN.fullmatch(name)]
             ),
-            extensions=_tokens(fields, b"sec-websocket-extensions"),
-            extra_headers=tuple([(k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS]),
+            extensions=tokens(fields, b"sec-websocket-extensions"),
+            extra_headers=tuple([(k, v) for k, v in headers if k not in HANDSHAKE_HEADERS]),
             origin=origin[0].decode("latin-1") if origin else None,
             headers=headers,
         )
@@ -331,7 +169,7 @@ class ServerHandshake:
                     f"choose one of {list(request.subprotocols)} or None"
                 )
             # One the client offered: a token, since only tokens are reported.
-            lines.append(_header_line(b"Sec-WebSocket-Protocol", _latin1(event.subprotocol, "subprotocol")))
+            lines.append(header_line(b"Sec-WebSocket-Protocol", latin1(event.subprotocol, "subprotocol")))
         for ext in event.extensions:
             if not isinstance(ext, Extension):
                 raise LocalProtocolError(
@@ -343,7 +181,7 @@ class ServerHandshake:
             header = ", ".join(sessions[0]).encode("latin-1")
             lines.append(b"Sec-WebSocket-Extensions: " + header + b"\r\n")
         if event.extra_headers:
-            lines.extend(_extra_lines(event.extra_headers))
+            lines.extend(extra_lines(event.extra_headers))
         lines.append(b"\r\n")
         return b"".join(lines), sessions[1]
 
@@ -357,7 +195,7 @@ class ServerHandshake:
                 f"a Reject needs a final status from 200 to 599 (RFC 9110, 15), not {status!r}; "
                 "to accept the handshake send Accept"
             )
-        headers = _encode(event.headers)
+        headers = encode_headers(event.headers)
         names = {name.lower() for name, _ in headers}
         if b"connection" not in names:
             headers.append((b"Connection", b"close"))
@@ -428,7 +266,7 @@ def _negotiate(
             if ext.name == name:
                 answer = ext.accept(params)
                 if answer is not None and not answer[1].rsv & claimed:
-                    accepted.append(_header_value(name, answer[0]))
+                    accepted.append(header_value(name, answer[0]))
                     sessions.append(answer[1])
                     claimed |= answer[1].rsv
                     remaining.remove(ext)
@@ -472,23 +310,23 @@ class ClientHandshake:
         key = binascii.b2a_base64(os.urandom(16), newline=False)
         lines = [
             b"GET " + target + b" HTTP/1.1\r\n",
-            _header_line(b"Host", host),
+            header_line(b"Host", host),
             b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key,
             b"\r\nSec-WebSocket-Version: 13\r\n",
         ]
         if event.subprotocols:
-            lines.append(b"Sec-WebSocket-Protocol: " + _subprotocol_names(event.subprotocols) + b"\r\n")
+            lines.append(b"Sec-WebSocket-Protocol: " + subprotocol_names(event.subprotocols) + b"\r\n")
         offers = []
         for ext in event.extensions or supported:
             if not isinstance(ext, Extension):
                 raise LocalProtocolError(f"a client offers extensions as Extension objects, not {ext!r}")
-            offers.append(_header_value(ext.name, ext.offer()))
+            offers.append(header_value(ext.name, ext.offer()))
         if offers:
-            lines.append(_header_line(b"Sec-WebSocket-Extensions", _latin1(", ".join(offers), "offer")))
+            lines.append(header_line(b"Sec-WebSocket-Extensions", latin1(", ".join(offers), "offer")))
         if event.origin is not None:
-            lines.append(_header_line(b"Origin", _latin1(event.origin, "origin")))
+            lines.append(header_line(b"Origin", latin1(event.origin, "origin")))
         if event.extra_headers:
-            lines.extend(_extra_lines(event.extra_headers))
+            lines.extend(extra_lines(event.extra_headers))
         lines.append(b"\r\n")
         self._h11.send(_PRIMER)
         self.request = event if event.extensions or not supported else _with_offers(event, supported)
@@ -536,19 +374,19 @@ class ClientHandshake:
         """The client's checks of the 101 response (end of section 4.1)."""
         request = self.request
         assert request is not None
-        headers, fields = _index_headers(response.headers)
-        if not _has_token(fields, b"upgrade", b"websocket"):
+        headers, fields = index_headers(response.headers)
+        if not has_token(fields, b"upgrade", b"websocket"):
             raise RemoteProtocolError("the response lacks 'Upgrade: websocket'")
-        if not _has_token(fields, b"connection", b"upgrade"):
+        if not has_token(fields, b"connection", b"upgrade"):
             raise RemoteProtocolError("the response lacks 'Connection: Upgrade'")
         if fields.get(b"sec-websocket-accept") != [accept_token(self._key)]:
             raise RemoteProtocolError("wrong or missing Sec-WebSocket-Accept")
-        protocols = _tokens(fields, b"sec-websocket-protocol")
+        protocols = tokens(fields, b"sec-websocket-protocol")
         if len(protocols) > 1 or (protocols and protocols[0] not in request.subprotocols):
             raise RemoteProtocolError(f"the server chose a subprotocol that was not offered: {protocols}")
         self.subprotocol = protocols[0] if protocols else None
         accepted: list[Extension] = []
-        elements = _tokens(fields, b"sec-websocket-extensions")
+        elements = tokens(fields, b"sec-websocket-extensions")
         if elements:
             offered = {ext.name: ext for ext in request.extensions if isinstance(ext, Extension)}
             for element in elements:
@@ -564,7 +402,7 @@ class ClientHandshake:
         return Accept(
             subprotocol=self.subprotocol,
             extensions=tuple(accepted),
-            extra_headers=tuple([(k, v) for k, v in headers if k not in _HANDSHAKE_HEADERS]),
+            extra_headers=tuple([(k, v) for k, v in headers if k not in HANDSHAKE_HEADERS]),
         )
 
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 
 from wsproto_lite import Connection, ConnectionState, RemoteProtocolError, Role
 from wsproto_lite._frames import valid_wire_code
-from wsproto_lite._handshake import accept_token
+from wsproto_lite._headers import accept_token
 from wsproto_lite.events import Accept, Close, Message, Ping, Pong, Reject, RejectData, Request
 from wsproto_lite.extensions import PerMessageDeflate
 
