@@ -6,7 +6,8 @@
                            branch coverage and the Autobahn conformance runs
     python3 dev.py bench   the benchmark against wsproto and websockets
                            (--quick for a smoke run, --write to update
-                           docs/performance.md)
+                           docs/performance.md, --fastpaths for what
+                           each fast path saves)
 
 Both create ``.venv`` on first use and install the project and its
 development dependencies into it (again whenever pyproject.toml changes).
@@ -71,7 +72,11 @@ def demo() -> None:
 
 
 def bench(args: list[str]) -> None:
-    run(PYTHON, ROOT / "benchmarks" / "run.py", *args)
+    if "--fastpaths" in args:
+        args.remove("--fastpaths")
+        run(PYTHON, ROOT / "benchmarks" / "fastpaths.py", *args)
+    else:
+        run(PYTHON, ROOT / "benchmarks" / "run.py", *args)
 
 
 def main() -> None:
