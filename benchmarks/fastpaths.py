@@ -29,7 +29,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.run import chunked, client_frames, fragments, json_message
+from benchmarks.run import chunked, client_frames, fragments
 from wsproto_lite import Connection, Role, _message, _receiving, connection
 from wsproto_lite import events as ev
 from wsproto_lite.extensions import PerMessageDeflate
@@ -60,11 +60,6 @@ def _general_send(self: Connection, event: ev.Message) -> bytes:
 
 
 ORIGINAL_SEND = Connection._send_message
-
-
-def _general_compressed(self: Connection, opcode: int, payload: bytes) -> bytes:
-    """A whole compressed message the general way (_send_frame)."""
-    return self._send_frame(opcode, payload, True)
 
 
 def _open_pair(deflate: bool = False) -> tuple[Connection, Connection]:
@@ -137,7 +132,6 @@ def fast_paths(n: int, text_size: int = 4 * 2**20) -> list[FastPath]:
     varied = chunked(
         client_frames([ev.Message(p, message_finished=i == len(cuts) - 1) for i, p in enumerate(cuts)])
     )
-    json = [json_message(i) for i in range(n // 10)]
     return [
         FastPath(
             "receive: whole frames (inline in Receiver.events)",
@@ -180,12 +174,6 @@ def fast_paths(n: int, text_size: int = 4 * 2**20) -> list[FastPath]:
             "client sends 16 B text",
             _sender(0, ["x" * 16] * n),
             lambda: replaced(connection, "mask_key", lambda: os.urandom(4)),
-        ),
-        FastPath(
-            "send: one deflate session (Connection._send_compressed)",
-            "deflate: server sends 1 KiB JSON",
-            _sender(1, json, deflate=True),
-            lambda: replaced(Connection, "_send_compressed", _general_compressed),
         ),
     ]
 

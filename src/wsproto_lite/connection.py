@@ -56,7 +56,6 @@ from ._frames import (
     MAX_CONTROL_PAYLOAD,
     PING,
     PONG,
-    RSV1,
     SMALL_HEADERS,
     TEXT,
     apply_mask,
@@ -70,7 +69,7 @@ from ._receiving import Receiver
 from ._states import RECEIVING, SENDING, ConnectionState, Role
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectData, Request
-from .extensions import DeflateSession, Extension, ExtensionSession
+from .extensions import Extension, ExtensionSession
 
 __all__ = ["Connection", "ConnectionState", "Role"]
 
@@ -102,7 +101,6 @@ class Connection(Receiver):
     """
 
     __slots__ = (
-        "_deflate",
         "_handshake",
         "_request_sent",
         "_send_opcode",
@@ -131,7 +129,6 @@ class Connection(Receiver):
         self._request_sent = False
         #: The negotiated subprotocol, once the handshake is done.
         self.subprotocol: str | None = None
-        self._deflate: DeflateSession | None = None  # the send fast path's one session
         # The opcode of the message being sent in fragments (0 for none).
         self._send_opcode = 0
 
@@ -254,8 +251,6 @@ class Connection(Receiver):
         self._handshake = None  # h11's state is not needed any more
         self.subprotocol = subprotocol
         self._use_sessions(tuple(sessions))
-        if len(sessions) == 1 and isinstance(sessions[0], DeflateSession) and sessions[0].compresses:
-            self._deflate = sessions[0]
 
     def _receive_eof(self, state: ConnectionState) -> None:
         if self._eof:
@@ -354,8 +349,6 @@ class Connection(Receiver):
             payload = data
         if self._send_opcode or not event.message_finished:
             return self._send_fragment(opcode, payload, event.message_finished)
-        if self._deflate is not None:
-            return self._send_compressed(opcode, payload)
         n = len(payload)
         if n < 126 and not self._sessions:
             # The whole-frame fast path: a small unfragmented, uncompressed
@@ -391,17 +384,6 @@ class Connection(Receiver):
             payload, bits = session.encode(payload, first, fin)
             rsv |= bits
         return encode_frame(opcode, payload, fin, rsv, self._client)
-
-    def _send_compressed(self, opcode: int, payload: bytes) -> bytes:
-        """A whole message with one permessage-deflate session, the common
-        compressed case: compressed and framed without the general path's
-        per-session loop and calls (see docs/performance.md)."""
-        assert self._deflate is not None
-        payload = self._deflate.compress_message(payload)
-        n = len(payload)
-        if n < 126 and not self._client:
-            return SMALL_HEADERS[opcode | 0xC0][n] + payload
-        return encode_frame(opcode, payload, True, RSV1, self._client)
 
     def _send_control(self, event: Ping | Pong) -> bytes:
         name = type(event).__name__
