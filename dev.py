@@ -32,7 +32,7 @@ STAMP = VENV / ".installed"
 #: What ruff and mypy check: every folder of ours that holds Python code.
 CHECKED = [
     name
-    for name in ("src", "tests", "examples", "benchmarks", "dev.py")
+    for name in ("src", "tests", "examples", "benchmarks", "docs", "dev.py")
     if name.endswith(".py") or any((ROOT / name).glob("**/*.py"))
 ]
 

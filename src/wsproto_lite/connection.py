@@ -25,7 +25,9 @@ Rules kept by both:
   checks, pong replies, close replies (the last two unless
   ``auto_reply=False``).
 
-The states (see ``docs/states.md`` for the whole table):
+The states; every move between them is an entry of the tables in
+:mod:`wsproto_lite._states`, which :class:`Connection` looks up rather
+than decides (``docs/states.md`` has the tables, generated from them):
 
 ``CONNECTING``
     Until the handshake ends.  Server: ``Accept`` moves to ``OPEN``,
@@ -66,14 +68,24 @@ from ._frames import (
 )
 from ._handshake import ClientHandshake, ServerHandshake
 from ._receiving import Receiver
-from ._states import RECEIVING, SENDING, ConnectionState, Role
+from ._states import (
+    CLOSE_SENT,
+    END_OF_STREAM,
+    HANDSHAKE_RECEIVED,
+    RECEIVING,
+    SEND,
+    SENDING,
+    ConnectionState,
+    Phase,
+    Role,
+    Sendable,
+)
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectData, Request
 from .extensions import Extension, ExtensionSession
 
 __all__ = ["Connection", "ConnectionState", "Role"]
 
-_MESSAGES = ("Message", "Ping", "Pong", "Close")
 _HANDSHAKE_EVENTS = (Request, Accept, Reject, RejectData)
 
 
@@ -220,34 +232,33 @@ class Connection(Receiver):
         try:
             events = handshake.receive_data(data)
         except RemoteProtocolError as error:
+            self._state = HANDSHAKE_RECEIVED[self.role, RemoteProtocolError]
             if not self._client:
                 raise
-            self._state = ConnectionState.CLOSED
             self._close_now = True
             if error.code != 1010:
                 raise
             # A valid 101 with extensions we cannot accept: the server thinks
             # the connection is open, so fail it with a close frame (1010).
             self._out.append(encode_frame(CLOSE, encode_close(1010, ""), mask=True))
-            events = [Close(1010, error.reason)]
+            self._events.append(Close(1010, error.reason))
+            return
         for event in events:
             self._events.append(event)
+            kind = (RejectData, event.body_finished) if isinstance(event, RejectData) else type(event)
+            self._state = HANDSHAKE_RECEIVED[self.role, kind]
             if isinstance(event, Request):
                 self._inbuf += handshake.trailing
             elif isinstance(event, Accept):
                 assert isinstance(handshake, ClientHandshake)
                 self._inbuf += handshake.trailing
                 self._open(handshake.subprotocol, handshake.sessions)
-            elif isinstance(event, Reject):
-                self._state = ConnectionState.REJECTING
-            elif isinstance(event, RejectData) and event.body_finished:
-                self._state = ConnectionState.CLOSED
-                self._close_now = True
+            elif self._state is ConnectionState.CLOSED:
+                self._close_now = True  # the rejection is complete
 
     def _open(self, subprotocol: str | None, sessions: list[ExtensionSession]) -> None:
-        """The handshake succeeded; frames that came with it wait in the
-        receive buffer for events()."""
-        self._state = ConnectionState.OPEN
+        """The handshake succeeded (the caller set the state); frames that
+        came with it wait in the receive buffer for events()."""
         self._handshake = None  # h11's state is not needed any more
         self.subprotocol = subprotocol
         self._use_sessions(tuple(sessions))
@@ -259,19 +270,19 @@ class Connection(Receiver):
         self._close_now = True
         if state in RECEIVING:
             return  # reported by events(), after the frames that came before it
-        if state is ConnectionState.REMOTE_CLOSING:
-            self._state = ConnectionState.CLOSED
+        end = END_OF_STREAM[state, self.role]
+        if end.handshake_first:
+            # A rejection body delimited by the end of the stream ends here.
+            try:
+                self._receive_handshake(b"")
+            except RemoteProtocolError:
+                assert end.close is not None
+                self._events.append(Close(1006, end.close))
+        elif end.close is not None:
+            self._events.append(Close(1006, end.close))
+        self._state = end.next
+        if end.next is not state:
             self._release()
-        elif state is not ConnectionState.CLOSED:
-            if state is ConnectionState.REJECTING and self._client:
-                # A rejection body delimited by the end of the stream ends here.
-                try:
-                    self._receive_handshake(b"")
-                except RemoteProtocolError:
-                    self._events.append(Close(1006, "the stream ended inside the rejection's body"))
-            else:
-                self._events.append(Close(1006, "the stream ended during the opening handshake"))
-            self._state = ConnectionState.CLOSED
 
     # -- Sending --------------------------------------------------------------
 
@@ -294,49 +305,35 @@ class Connection(Receiver):
             data = self.data_to_send() + data
         return data
 
-    def _allowed(self) -> tuple[tuple[str, ...], str]:
-        """What may be sent in the current state, and why nothing else may."""
-        state = self._state
-        if state in SENDING:
-            if state is ConnectionState.OPEN:
-                return _MESSAGES, "the handshake is over"
-            return _MESSAGES, "the peer closed; finish what you were sending and answer with Close"
-        if state is ConnectionState.CONNECTING:
-            handshake = self._handshake
-            if isinstance(handshake, ClientHandshake):
-                if self._request_sent:
-                    return (
-                        (),
-                        "the handshake is not done; wait for the server's Accept or Reject from events()",
-                    )
-                return ("Request",), "a client starts the handshake with Request"
-            assert handshake is not None
-            if handshake.failed:
-                return ("Reject",), "the Request was invalid; answer with the Reject its error suggests"
-            if handshake.request is None:
-                return ("Reject",), "the handshake is not done; wait for the Request from events()"
-            return ("Accept", "Reject"), "the handshake is not done; answer the Request first"
-        if state is ConnectionState.LOCAL_CLOSING:
-            return (), "a Close was already sent; wait for the peer's Close"
-        if state is ConnectionState.REJECTING:
-            if self._client:
-                return (), "the server rejected the handshake; read its RejectData events"
-            return ("RejectData",), "the handshake was rejected; only the rest of its body may follow"
-        return (), "the connection is closed; open a new one"
+    def _phase(self) -> Phase | None:
+        """Where the opening handshake is, in CONNECTING (else None)."""
+        if self._state is not ConnectionState.CONNECTING:
+            return None
+        handshake = self._handshake
+        if isinstance(handshake, ClientHandshake):
+            return Phase.REQUEST_SENT if self._request_sent else Phase.BEFORE_REQUEST
+        assert handshake is not None
+        if handshake.failed:
+            return Phase.REQUEST_INVALID
+        return Phase.NO_REQUEST if handshake.request is None else Phase.REQUEST_RECEIVED
 
-    def _refuse(self, what: str) -> LocalProtocolError:
-        """The error for sending ``what`` now: it names the state and what
+    def _allowed(self) -> Sendable:
+        """What may be sent now, where it leads, and why nothing else may."""
+        return SEND[self._state, self.role, self._phase()]
+
+    def _refuse(self, what: type[Event]) -> LocalProtocolError:
+        """The error for sending a ``what`` now: it names the state and what
         may be sent instead."""
-        allowed, why = self._allowed()
-        instead = ", ".join(allowed) or "nothing"
+        allowed = self._allowed()
+        instead = ", ".join(kind.__name__ for kind in allowed.classes) or "nothing"
         return LocalProtocolError(
-            f"cannot send {what} in state {self._state.name} ({self.role.value}): {why}; "
-            f"allowed now: {instead}"
+            f"cannot send {what.__name__} in state {self._state.name} ({self.role.value}): "
+            f"{allowed.why}; allowed now: {instead}"
         )
 
     def _send_message(self, event: Message) -> bytes:
         if self._state not in SENDING:
-            raise self._refuse("Message")
+            raise self._refuse(Message)
         data = event.data
         if isinstance(data, str):
             opcode = TEXT
@@ -386,52 +383,51 @@ class Connection(Receiver):
         return encode_frame(opcode, payload, fin, rsv, self._client)
 
     def _send_control(self, event: Ping | Pong) -> bytes:
-        name = type(event).__name__
+        kind = type(event)
         if self._state not in SENDING:
-            raise self._refuse(name)
+            raise self._refuse(kind)
         if len(event.payload) > MAX_CONTROL_PAYLOAD:
             raise LocalProtocolError(
-                f"a {name} payload is at most {MAX_CONTROL_PAYLOAD} bytes (RFC 6455, 5.5), "
+                f"a {kind.__name__} payload is at most {MAX_CONTROL_PAYLOAD} bytes (RFC 6455, 5.5), "
                 f"not {len(event.payload)}"
             )
-        return encode_frame(PING if name == "Ping" else PONG, event.payload, mask=self._client)
+        return encode_frame(PING if kind is Ping else PONG, event.payload, mask=self._client)
 
     def _send_close(self, event: Close) -> bytes:
         state = self._state
         if state not in SENDING:
-            raise self._refuse("Close")
+            raise self._refuse(Close)
         payload = encode_close(event.code, event.reason)
-        if state is ConnectionState.OPEN:
-            self._state = ConnectionState.LOCAL_CLOSING
-        else:
-            self._state = ConnectionState.CLOSED
+        self._state = CLOSE_SENT[state]
+        if self._state is ConnectionState.CLOSED:
             self._release()
         return encode_frame(CLOSE, payload, mask=self._client)
 
     def _send_handshake(self, event: Event) -> bytes:
         if not isinstance(event, _HANDSHAKE_EVENTS):
             raise LocalProtocolError(f"{event!r} is not an event; see wsproto_lite.events")
-        name = type(event).__name__
-        if name not in self._allowed()[0]:
-            raise self._refuse(name)
+        allowed = self._allowed()
+        if type(event) not in allowed.classes:
+            raise self._refuse(type(event))
         handshake = self._handshake
         if isinstance(event, Request):
             assert isinstance(handshake, ClientHandshake)
             data = handshake.send_request(event, self._supported)
             self._request_sent = True  # only once it was found valid: a refused one may be retried
+            self._state = allowed.next[Request]
             return data
         assert isinstance(handshake, ServerHandshake)
         if isinstance(event, Accept):
             data, sessions = handshake.accept(event, self._supported)
+            self._state = allowed.next[Accept]
             self._open(event.subprotocol, sessions)
             return data
         if isinstance(event, Reject):
             data = handshake.reject(event)
-            self._state = ConnectionState.REJECTING if event.has_body else ConnectionState.CLOSED
+            self._state = allowed.next[Reject, event.has_body]
             self._inbuf = bytearray()  # what came after the request is never read
             return data
         assert isinstance(event, RejectData)
         data = handshake.reject_data(event)
-        if event.body_finished:
-            self._state = ConnectionState.CLOSED
+        self._state = allowed.next[RejectData, event.body_finished]
         return data

@@ -1,0 +1,235 @@
+"""Write the tables of docs/states.md from the state machine's tables.
+
+    python docs/states_tables.py
+
+rewrites what lies between each ``<!-- generated: NAME -->`` line of the
+page and the ``<!-- /generated -->`` line after it, from the tables in
+``src/wsproto_lite/_states.py``; the prose around them is written by hand.
+``tests/test_states_doc.py`` fails when the page differs from what
+:func:`expected_page` makes of it, and ``tests/test_states.py`` checks
+every cell of the page against what the connection does.  It needs
+``wsproto_lite`` importable, as in the project's ``.venv``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from wsproto_lite._states import (
+    CLOSE_RECEIVED,
+    END_OF_STREAM,
+    FAILED,
+    FLAG,
+    HANDSHAKE_RECEIVED,
+    PING_ANSWERED,
+    RECEIVED_DURING_HANDSHAKE,
+    RECEIVING,
+    SEND,
+    Arrival,
+    ConnectionState,
+    Phase,
+    Role,
+    Sendable,
+)
+from wsproto_lite.errors import RemoteProtocolError
+from wsproto_lite.events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectData, Request
+
+PAGE = Path(__file__).resolve().parent / "states.md"
+
+#: The order in which the page walks through a connection's life.
+ORDER = (
+    ConnectionState.CONNECTING,
+    ConnectionState.OPEN,
+    ConnectionState.LOCAL_CLOSING,
+    ConnectionState.REMOTE_CLOSING,
+    ConnectionState.REJECTING,
+    ConnectionState.CLOSED,
+)
+#: The states of the handshake, which have a receive table of their own.
+HANDSHAKE_STATES = (ConnectionState.CONNECTING, ConnectionState.REJECTING)
+
+#: How a row label names each phase of the handshake.
+PHASES = {
+    Phase.BEFORE_REQUEST: "before its request",
+    Phase.REQUEST_SENT: "request sent",
+    Phase.NO_REQUEST: "no request yet",
+    Phase.REQUEST_INVALID: "after an invalid request",
+    Phase.REQUEST_RECEIVED: "after `Request`",
+}
+#: Phases the send table has no row for: the notes under it tell them.
+NOT_IN_SEND_TABLE = (Phase.REQUEST_INVALID,)
+
+#: The send table's columns; classes that share a column must agree.
+SEND_COLUMNS: tuple[tuple[type[Event], ...], ...] = (
+    (Request,),
+    (Accept,),
+    (Reject,),
+    (RejectData,),
+    (Message,),
+    (Ping, Pong),
+    (Close,),
+)
+RECEIVE_COLUMNS = ("data frame", "ping", "pong", "close frame", "invalid frame", "end of stream")
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = [f"| {' | '.join(header)} |", "|" + "---|" * len(header)]
+    lines += [f"| {' | '.join(cells)} |" for cells in rows]
+    return "\n".join(lines) + "\n"
+
+
+def label(state: ConnectionState, role: Role | None = None, phase: Phase | None = None) -> str:
+    words = [f"`{state.name}`"]
+    if role is not None:
+        words.append(role.value)
+    if phase is not None:
+        words.append(PHASES[phase])
+    return ", ".join(words)
+
+
+def outcome(event: str | None, before: ConnectionState, after: ConnectionState, queued: str = "") -> str:
+    """A receive cell: the event reported, the move, what is queued."""
+    if event is None and after is before and not queued:
+        return "dropped"
+    words = [f"`{event}`"] if event else []
+    if after is not before:
+        words.append(f"→ `{after.name}`")
+    return " ".join(words) + (f", {queued} queued" if queued else "")
+
+
+# -- What may be sent ---------------------------------------------------------------
+
+
+def send_cell(state: ConnectionState, sendable: Sendable, kind: type[Event]) -> str:
+    """Whether ``kind`` may be sent, and where it leads when its flag (if it
+    has one) keeps its default value."""
+    if kind not in sendable.classes:
+        return "no"
+    if kind in FLAG:
+        default = next(f.default for f in dataclasses.fields(kind) if f.name == FLAG[kind])
+        after = sendable.next[kind, bool(default)]
+    else:
+        after = sendable.next[kind]
+    return "yes" if after is state else f"yes → `{after.name}`"
+
+
+def send_cells(state: ConnectionState, sendable: Sendable) -> list[str]:
+    cells = []
+    for column in SEND_COLUMNS:
+        found = {send_cell(state, sendable, kind) for kind in column}
+        if len(found) != 1:
+            raise ValueError(f"{column} share a column but differ in {state.name}: {found}")
+        cells.append(found.pop())
+    return cells
+
+
+def send_table() -> str:
+    rows = []
+    for state in ORDER:
+        keys = [key for key in SEND if key[0] is state and key[2] not in NOT_IN_SEND_TABLE]
+        by_role = [send_cells(state, SEND[key]) for key in keys]
+        if all(phase is None for _, _, phase in keys) and all(cells == by_role[0] for cells in by_role):
+            rows.append([label(state), *by_role[0]])
+        else:
+            rows += [[label(*key), *cells] for key, cells in zip(keys, by_role, strict=True)]
+    header = ["state", *(", ".join(f"`{kind.__name__}`" for kind in column) for column in SEND_COLUMNS)]
+    return markdown(header, rows)
+
+
+# -- What happens to what is received -----------------------------------------------
+
+
+def receive_cells(state: ConnectionState, role: Role, auto_reply: bool) -> list[str]:
+    """The after-handshake receive table's cells for one state."""
+    end = END_OF_STREAM[state, role]
+    at_end = outcome("Close" if end.close else None, state, end.next)
+    if state not in RECEIVING:
+        return [outcome(None, state, state)] * (len(RECEIVE_COLUMNS) - 1) + [at_end]
+    close = CLOSE_RECEIVED[state, auto_reply]
+    failure = FAILED[state]
+    pong = "pong" if auto_reply and state in PING_ANSWERED else ""
+    return [
+        outcome("Message", state, state),
+        outcome("Ping", state, state, pong),
+        outcome("Pong", state, state),
+        outcome("Close", state, close.next, "close" if close.reply else ""),
+        outcome("Close", state, failure.next, "close" if failure.close_frame else ""),
+        at_end,
+    ]
+
+
+def receive_table() -> str:
+    rows = []
+    for state in ORDER:
+        if state in HANDSHAKE_STATES:
+            continue
+        for auto_reply in (True, False):
+            by_role = {role: receive_cells(state, role, auto_reply) for role in Role}
+            if not auto_reply and by_role == {role: receive_cells(state, role, True) for role in Role}:
+                continue  # auto_reply changes nothing here
+            name = label(state) + ("" if auto_reply else " with `auto_reply=False`")
+            if by_role[Role.CLIENT] == by_role[Role.SERVER]:
+                rows.append([name, *by_role[Role.CLIENT]])
+            else:
+                rows += [[f"{name}, {role.value}", *cells] for role, cells in by_role.items()]
+    return markdown(["state", *RECEIVE_COLUMNS], rows)
+
+
+def arrival_cell(arrival: Arrival) -> str:
+    state, role, what = arrival.state, arrival.role, arrival.outcome
+    if isinstance(what, str):
+        return what
+    if what is None:
+        end = END_OF_STREAM[state, role]
+        return outcome("Close" if end.close else None, state, end.next)
+    after = HANDSHAKE_RECEIVED[role, what]
+    if what is RemoteProtocolError:
+        return "raises `RemoteProtocolError`" + ("" if after is state else f" → `{after.name}`")
+    kind = what if isinstance(what, type) else what[0]
+    return outcome(kind.__name__, state, after)
+
+
+def handshake_table() -> str:
+    rows = [
+        [label(arrival.state, arrival.role, arrival.phase), arrival.what, arrival_cell(arrival)]
+        for arrival in RECEIVED_DURING_HANDSHAKE
+    ]
+    return markdown(["state", "what arrives", "what happens"], rows)
+
+
+# -- The page -----------------------------------------------------------------------
+
+GENERATED: dict[str, Callable[[], str]] = {
+    "send": send_table,
+    "receive": receive_table,
+    "handshake": handshake_table,
+}
+MARKED = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(<!-- /generated -->\n)", re.DOTALL)
+
+
+def expected_page(text: str | None = None) -> str:
+    """The page (``text``, or docs/states.md as it is) with its generated
+    parts written afresh from the tables."""
+    if text is None:
+        text = PAGE.read_text(encoding="utf-8")
+    found = [match.group(2) for match in MARKED.finditer(text)]
+    if sorted(found) != sorted(GENERATED):
+        raise ValueError(f"docs/states.md should mark each of {sorted(GENERATED)} once, not {found}")
+    return MARKED.sub(lambda match: match.group(1) + GENERATED[match.group(2)]() + match.group(4), text)
+
+
+def main() -> None:
+    text = PAGE.read_text(encoding="utf-8")
+    expected = expected_page(text)
+    if expected == text:
+        print(f"{PAGE.name}: the tables are up to date")
+        return
+    PAGE.write_text(expected, encoding="utf-8")
+    print(f"{PAGE.name}: tables rewritten from src/wsproto_lite/_states.py")
+
+
+if __name__ == "__main__":
+    main()
