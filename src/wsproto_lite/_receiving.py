@@ -58,7 +58,7 @@ from ._frames import (
 )
 from ._message import Assembler, whole_message
 from ._runs import equal_frames, small_frames
-from ._states import RECEIVING, ConnectionState
+from ._states import CLOSE_RECEIVED, END_OF_STREAM, FAILED, PING_ANSWERED, RECEIVING, ConnectionState, Role
 from .errors import RemoteProtocolError
 from .events import Close, Event, Ping, Pong
 from .extensions import ExtensionSession
@@ -376,16 +376,19 @@ class Receiver:
         """After the frames: the end of the stream, if it came without a
         closing handshake (7.1.5)."""
         if self._eof and self._state in RECEIVING:
-            self._state = ConnectionState.CLOSED
+            end = END_OF_STREAM[self._state, Role.CLIENT if self._client else Role.SERVER]
+            assert end.close is not None
+            self._state = end.next
             self._release()
-            yield Close(1006, "the stream ended without a closing handshake")
+            yield Close(1006, end.close)
 
     def _fail(self, error: RemoteProtocolError) -> Close:
         """Fail the connection (RFC 6455, 7.1.7): queue a close frame with
         the error's code unless one was sent already, report it, stop."""
-        if self._state is ConnectionState.OPEN:
+        failure = FAILED[self._state]
+        if failure.close_frame:
             self._out.append(encode_frame(CLOSE, encode_close(error.code, ""), mask=self._client))
-        self._state = ConnectionState.CLOSED
+        self._state = failure.next
         self._close_now = True
         self._release()
         return Close(error.code, error.reason)
@@ -401,20 +404,18 @@ class Receiver:
     def _control(self, opcode: int, payload: bytes) -> Event:
         """A control frame (5.5)."""
         if opcode == PING:
-            if self.auto_reply and self._state is ConnectionState.OPEN:
+            if self.auto_reply and self._state in PING_ANSWERED:
                 self._out.append(encode_frame(PONG, payload, mask=self._client))
             return Ping(payload)
         if opcode == PONG:
             return Pong(payload)
         code, reason = decode_close(payload)
-        if self._state is ConnectionState.LOCAL_CLOSING:
-            self._state = ConnectionState.CLOSED
-            self._release()
-        elif self.auto_reply:
+        received = CLOSE_RECEIVED[self._state, self.auto_reply]
+        if received.reply:
+            # Echo the code (5.5.1); no reason: the peer's is not ours to repeat.
             reply = b"" if code == NO_STATUS else encode_close(code, "")
             self._out.append(encode_frame(CLOSE, reply, mask=self._client))
-            self._state = ConnectionState.CLOSED
+        self._state = received.next
+        if received.next is ConnectionState.CLOSED:
             self._release()
-        else:
-            self._state = ConnectionState.REMOTE_CLOSING
         return Close(code, reason, by_peer=True)
