@@ -60,6 +60,13 @@ def _general_send(self: Connection, event: ev.Message) -> bytes:
 
 
 ORIGINAL_SEND = Connection._send_message
+ORIGINAL_LIMITS = _message.Assembler.set_limits
+
+
+def _no_whole_frames(self: _message.Assembler, max_message: int | None, max_frame: int | None) -> None:
+    """No frame is short enough for the receiver's whole-frame fast path."""
+    ORIGINAL_LIMITS(self, max_message, max_frame)
+    self.whole_frame = -1
 
 
 def _open_pair(deflate: bool = False) -> tuple[Connection, Connection]:
@@ -137,19 +144,13 @@ def fast_paths(n: int, text_size: int = 4 * 2**20) -> list[FastPath]:
             "receive: whole frames (inline in Receiver.events)",
             "server receives 16 B text",
             _receiver(small),
-            lambda: replaced(_message.Assembler, "whole_frame_limit", lambda self: -1),
+            lambda: replaced(_message.Assembler, "set_limits", _no_whole_frames),
         ),
         FastPath(
             "receive: whole frames (inline in Receiver.events)",
             "server receives 256 B text",
             _receiver(medium),
-            lambda: replaced(_message.Assembler, "whole_frame_limit", lambda self: -1),
-        ),
-        FastPath(
-            "receive: Message built through its slots (_message.whole_message)",
-            "server receives 16 B text",
-            _receiver(small),
-            lambda: replaced(_receiving, "whole_message", ev.Message),
+            lambda: replaced(_message.Assembler, "set_limits", _no_whole_frames),
         ),
         FastPath(
             "receive: runs of equal frames (_runs.equal_frames)",

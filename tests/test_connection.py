@@ -397,6 +397,26 @@ def test_message_limit_starts_again_for_each_message() -> None:
     assert events(server) == [Message("1234512345"), Message("1234567890")]
 
 
+@pytest.mark.parametrize("name", ["max_message_size", "max_frame_size"])
+def test_a_limit_set_on_an_open_connection_holds_for_the_next_frame(name: str) -> None:
+    """The limits are attributes a server may change, per connection, after
+    the handshake (10.4): a small whole frame over the new limit fails too."""
+    server = server_open()
+    setattr(server, name, 10)
+    assert getattr(server, name) == 10
+    server.receive_data(frame(TEXT, b"1234567890"))
+    assert events(server) == [Message("1234567890")]
+    assert failed_with(server, frame(TEXT, b"12345678901")) == 1009
+
+
+def test_stream_messages_set_on_an_open_connection_reports_pieces() -> None:
+    server = server_open()
+    server.stream_messages = True
+    assert server.stream_messages
+    server.receive_data(frame(TEXT, b"ab", fin=False) + frame(CONT, b"cd"))
+    assert events(server) == [Message("ab", message_finished=False), Message("cd")]
+
+
 def test_default_message_limit_is_1_mib() -> None:
     server = server_open()
     assert server.max_message_size == 2**20

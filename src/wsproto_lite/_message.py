@@ -9,8 +9,10 @@ once, here:
 * :meth:`Assembler.check` is the one place that fails 1009 (a frame header
   that announces more than the limits allow) and that checks a data frame
   against the message in progress (5.4);
-* :func:`_not_utf8` builds the one 1007 failure (text that is not UTF-8);
-* :func:`whole_message` builds every whole ``Message`` the library reports.
+* :func:`_not_utf8` builds the one 1007 failure (text that is not UTF-8),
+  raised by :meth:`Assembler._decode`;
+* :meth:`Assembler.add` builds every ``Message`` of a message that took
+  the general path.
 """
 
 from __future__ import annotations
@@ -23,28 +25,13 @@ from .errors import RemoteProtocolError
 from .events import Message
 from .extensions import ExtensionSession, wire_bound
 
-__all__ = ["Assembler", "whole_message"]
+__all__ = ["Assembler"]
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
 #: Pieces of a message being received that are smaller than this are
 #: merged with the next small one (see _keep).
 _MERGE_BELOW = 1024
-
-# A Message built with object.__new__ and its slots' setters skips even its
-# own __init__ (which checks the type of data the caller gave), and costs
-# about a third of it: a server receiving small messages makes one per frame.
-_new = object.__new__
-_set_data = Message.__dict__["data"].__set__
-_set_finished = Message.__dict__["message_finished"].__set__
-
-
-def whole_message(data: str | bytes) -> Message:
-    """A received message, whole: ``data`` is already ``str`` or ``bytes``."""
-    message = _new(Message)
-    _set_data(message, data)
-    _set_finished(message, True)
-    return message
 
 
 def _not_utf8() -> RemoteProtocolError:
@@ -87,11 +74,14 @@ class Assembler:
         "sessions",
         "size",
         "stream",
+        "whole_frame",
     )
 
     def __init__(self, max_message: int | None, max_frame: int | None, stream: bool) -> None:
         self.max_message = max_message
         self.max_frame = max_frame
+        self.whole_frame = 0
+        self.set_limits(max_message, max_frame)
         self.stream = stream
         #: The message's opcode, 0 while no message is under way.
         self.opcode = 0
@@ -107,17 +97,19 @@ class Assembler:
         #: The negotiated extension sessions, set when the connection opens.
         self.sessions: tuple[ExtensionSession, ...] = ()
 
-    def whole_frame_limit(self) -> int:
-        """The longest payload the receiver's whole-frame fast path takes:
-        a 16-bit length, and within both limits."""
-        # (Plain comparisons: min() over a generator costs a microsecond,
-        # which is felt on every events() call that decodes a small frame.)
+    def set_limits(self, max_message: int | None, max_frame: int | None) -> None:
+        """Set both limits, and :attr:`whole_frame` from them."""
+        self.max_message = max_message
+        self.max_frame = max_frame
+        # (Plain comparisons: min() over a generator costs a microsecond.)
         limit = 0xFFFF
-        if self.max_message is not None and self.max_message < limit:
-            limit = self.max_message
-        if self.max_frame is not None and self.max_frame < limit:
-            limit = self.max_frame
-        return limit
+        if max_message is not None and max_message < limit:
+            limit = max_message
+        if max_frame is not None and max_frame < limit:
+            limit = max_frame
+        #: The longest payload the receiver's whole-frame fast path takes:
+        #: a 16-bit length, within both limits.
+        self.whole_frame = limit
 
     def check(self, opcode: int, rsv: int, length: int) -> None:
         """Check a data frame's header against the message in progress
@@ -181,7 +173,7 @@ class Assembler:
         if not fin:
             return None
         self.parts = []
-        return whole_message("".join(parts) if text else b"".join(parts))
+        return Message("".join(parts) if text else b"".join(parts))
 
     def clear(self) -> None:
         """Forget the message in progress (the connection ended)."""
