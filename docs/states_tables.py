@@ -1,6 +1,6 @@
 """Write the tables of docs/states.md from the state machine's tables.
 
-    python docs/states_tables.py
+    .venv/bin/python docs/states_tables.py
 
 rewrites what lies between each ``<!-- generated: NAME -->`` line of the
 page and the ``<!-- /generated -->`` line after it, from the tables in
@@ -59,8 +59,6 @@ PHASES = {
     Phase.REQUEST_INVALID: "after an invalid request",
     Phase.REQUEST_RECEIVED: "after `Request`",
 }
-#: Phases the send table has no row for: the notes under it tell them.
-NOT_IN_SEND_TABLE = (Phase.REQUEST_INVALID,)
 
 #: The send table's columns; classes that share a column must agree.
 SEND_COLUMNS: tuple[tuple[type[Event], ...], ...] = (
@@ -129,7 +127,7 @@ def send_cells(state: ConnectionState, sendable: Sendable) -> list[str]:
 def send_table() -> str:
     rows = []
     for state in ORDER:
-        keys = [key for key in SEND if key[0] is state and key[2] not in NOT_IN_SEND_TABLE]
+        keys = [key for key in SEND if key[0] is state]
         by_role = [send_cells(state, SEND[key]) for key in keys]
         if all(phase is None for _, _, phase in keys) and all(cells == by_role[0] for cells in by_role):
             rows.append([label(state), *by_role[0]])

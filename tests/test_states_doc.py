@@ -39,7 +39,7 @@ def test_docs_states_md_tables_are_generated_from_the_state_tables() -> None:
     text = (ROOT / "docs" / "states.md").read_text(encoding="utf-8")
     assert load_expected_page()() == text, (
         "the tables of docs/states.md differ from those of src/wsproto_lite/_states.py: "
-        "run `python docs/states_tables.py` to write them again"
+        "run `.venv/bin/python docs/states_tables.py` to write them again"
     )
 
 
