@@ -29,7 +29,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.run import chunked, client_frames, fragments
+from benchmarks.run import chunked, client_frames, fragments, json_message
 from wsproto_lite import Connection, Role, _message, _receiving, connection
 from wsproto_lite import events as ev
 from wsproto_lite.extensions import PerMessageDeflate
@@ -67,6 +67,10 @@ def _no_whole_frames(self: _message.Assembler, max_message: int | None, max_fram
     """No frame is short enough for the receiver's whole-frame fast path."""
     ORIGINAL_LIMITS(self, max_message, max_frame)
     self.whole_frame = -1
+
+
+def _general_compressed(self: Connection, opcode: int, payload: bytes) -> bytes:
+    return self._send_frame(opcode, payload, True)
 
 
 def _open_pair(deflate: bool = False) -> tuple[Connection, Connection]:
@@ -175,6 +179,12 @@ def fast_paths(n: int, text_size: int = 4 * 2**20) -> list[FastPath]:
             "client sends 16 B text",
             _sender(0, ["x" * 16] * n),
             lambda: replaced(connection, "mask_key", lambda: os.urandom(4)),
+        ),
+        FastPath(
+            "send: one deflate session (Connection._send_compressed)",
+            "deflate: server sends 1 KiB JSON",
+            _sender(1, [json_message(i) for i in range(n // 10)], deflate=True),
+            lambda: replaced(Connection, "_send_compressed", _general_compressed),
         ),
     ]
 

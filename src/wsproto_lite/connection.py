@@ -58,6 +58,7 @@ from ._frames import (
     MAX_CONTROL_PAYLOAD,
     PING,
     PONG,
+    RSV1,
     SMALL_HEADERS,
     TEXT,
     apply_mask,
@@ -82,7 +83,7 @@ from ._states import (
 )
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectData, Request
-from .extensions import Extension, ExtensionSession
+from .extensions import DeflateSession, Extension, ExtensionSession
 
 __all__ = ["Connection", "ConnectionState", "Role"]
 
@@ -113,6 +114,7 @@ class Connection(Receiver):
     """
 
     __slots__ = (
+        "_deflate",
         "_handshake",
         "_request_sent",
         "_send_opcode",
@@ -143,6 +145,7 @@ class Connection(Receiver):
         self.subprotocol: str | None = None
         # The opcode of the message being sent in fragments (0 for none).
         self._send_opcode = 0
+        self._deflate: DeflateSession | None = None  # the one session of _send_compressed
 
     # -- What an adapter reads ------------------------------------------------
 
@@ -262,6 +265,8 @@ class Connection(Receiver):
         self._handshake = None  # h11's state is not needed any more
         self.subprotocol = subprotocol
         self._use_sessions(tuple(sessions))
+        if len(sessions) == 1 and isinstance(sessions[0], DeflateSession) and sessions[0].compresses:
+            self._deflate = sessions[0]
 
     def _receive_eof(self, state: ConnectionState) -> None:
         if self._eof:
@@ -346,6 +351,8 @@ class Connection(Receiver):
             payload = data
         if self._send_opcode or not event.message_finished:
             return self._send_fragment(opcode, payload, event.message_finished)
+        if self._deflate is not None:
+            return self._send_compressed(opcode, payload)
         n = len(payload)
         if n < 126 and not self._sessions:
             # The whole-frame fast path: a small unfragmented, uncompressed
@@ -381,6 +388,18 @@ class Connection(Receiver):
             payload, bits = session.encode(payload, first, fin)
             rsv |= bits
         return encode_frame(opcode, payload, fin, rsv, self._client)
+
+    def _send_compressed(self, opcode: int, payload: bytes) -> bytes:
+        """A whole message with one permessage-deflate session, the common
+        compressed case, deflated and framed without the general way's loop
+        over sessions and its calls: 4% of a 1 KiB JSON send (measured in
+        docs/performance.md)."""
+        assert self._deflate is not None
+        payload = self._deflate.compress_message(payload)
+        n = len(payload)
+        if n < 126 and not self._client:
+            return SMALL_HEADERS[opcode | 0xC0][n] + payload
+        return encode_frame(opcode, payload, True, RSV1, self._client)
 
     def _send_control(self, event: Ping | Pong) -> bytes:
         kind = type(event)
