@@ -157,6 +157,12 @@ def fast_paths(n: int, text_size: int = 4 * 2**20) -> list[FastPath]:
             lambda: replaced(_message.Assembler, "set_limits", _no_whole_frames),
         ),
         FastPath(
+            "receive: Message built through its slots (_message.whole_message)",
+            "server receives 16 B text",
+            _receiver(small),
+            lambda: replaced(_receiving, "whole_message", ev.Message),
+        ),
+        FastPath(
             "receive: runs of equal frames (_runs.equal_frames)",
             "4 MiB text in 64 B fragments",
             _receiver(equal),

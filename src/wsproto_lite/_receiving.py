@@ -56,11 +56,11 @@ from ._frames import (
     encode_frame,
     read_int,
 )
-from ._message import Assembler
+from ._message import Assembler, whole_message
 from ._runs import equal_frames, small_frames
 from ._states import CLOSE_RECEIVED, END_OF_STREAM, FAILED, PING_ANSWERED, RECEIVING, ConnectionState, Role
 from .errors import RemoteProtocolError
-from .events import Close, Event, Message, Ping, Pong
+from .events import Close, Event, Ping, Pong
 from .extensions import ExtensionSession
 
 __all__ = ["Receiver", "read_header"]
@@ -263,7 +263,7 @@ class Receiver:
                         payload = apply_mask(payload, buf[start - 4 : start])
                     if first == 0x82:
                         self._pos = stop
-                        yield Message(bytes(payload))
+                        yield whole_message(bytes(payload))
                         continue
                     try:
                         text = payload.decode("utf-8")
@@ -271,7 +271,7 @@ class Receiver:
                         pass  # the general path fails it
                     else:
                         self._pos = stop
-                        yield Message(text)
+                        yield whole_message(text)
                         continue
             try:
                 event = self._next_event(buf, pos, end, runs)
