@@ -63,6 +63,11 @@ class Role(enum.Enum):
     CLIENT = "client"
     SERVER = "server"
 
+    # Members are singletons compared by identity, so identity is a valid
+    # hash, and object's is computed in C: the tables below are looked up
+    # by these enums, and Enum's own __hash__ is a Python function.
+    __hash__ = object.__hash__
+
 
 class ConnectionState(enum.Enum):
     """Where the connection is in its life (RFC 6455, sections 4 and 7)."""
@@ -74,6 +79,8 @@ class ConnectionState(enum.Enum):
     CLOSED = 4
     REJECTING = 5
 
+    __hash__ = object.__hash__  # see Role
+
 
 class Phase(enum.Enum):
     """Where the opening handshake is; it matters only in ``CONNECTING``."""
@@ -83,6 +90,8 @@ class Phase(enum.Enum):
     NO_REQUEST = "server, no request yet"
     REQUEST_INVALID = "server, request invalid (receive_data() raised)"
     REQUEST_RECEIVED = "server, request received"
+
+    __hash__ = object.__hash__  # see Role
 
 
 CONNECTING = ConnectionState.CONNECTING
