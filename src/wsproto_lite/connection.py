@@ -356,7 +356,8 @@ class Connection(Receiver):
         n = len(payload)
         if n < 126 and not self._sessions:
             # The whole-frame fast path: a small unfragmented, uncompressed
-            # message, its header taken from a table (see docs/performance.md).
+            # message, its header taken from a table; the general way takes
+            # 1.2 times as long for 16 bytes (docs/performance.md).
             if self._client:
                 key = mask_key()
                 return SMALL_HEADERS[opcode | 0x80][n + 0x80] + key + apply_mask(payload, key)
