@@ -9,12 +9,21 @@ from functools import partial
 
 import pytest
 
-from wsproto_lite import Connection, ConnectionState, LocalProtocolError, RemoteProtocolError, Role
+from wsproto_lite import (
+    Connection,
+    ConnectionClosedError,
+    ConnectionState,
+    LocalProtocolError,
+    RemoteProtocolError,
+    Role,
+)
 from wsproto_lite.events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectData, Request
 
 from .helpers import ROOT, events, frame, pair
 
 STATES_MD = (ROOT / "docs" / "states.md").read_text()
+#: Where docs/states.md says a refusal raises ConnectionClosedError.
+CLOSING_OR_CLOSED = (ConnectionState.LOCAL_CLOSING, ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED)
 
 
 def table(heading: str, index: int = 0) -> list[list[str]]:
@@ -152,6 +161,9 @@ def test_send_table_cell_by_cell(row: list[str]) -> None:
                 if cell == "no":
                     with pytest.raises(LocalProtocolError) as error:
                         conn.send(event)
+                    # Closing or closed: the error an ASGI server maps to a disconnect.
+                    closed = state_of(label) in CLOSING_OR_CLOSED
+                    assert type(error.value) is (ConnectionClosedError if closed else LocalProtocolError)
                     message = str(error.value)
                     assert f"in state {state_of(label).name} ({role.value})" in message
                     assert message.endswith(f"allowed now: {', '.join(allowed) or 'nothing'}"), message

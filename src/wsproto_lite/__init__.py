@@ -2,11 +2,19 @@
 
 from ._handshake import origin_allowed
 from .connection import Connection, ConnectionState, Role
-from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from .errors import (
+    ConnectionClosedError,
+    InvalidEventError,
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+)
 
 __all__ = [
     "Connection",
+    "ConnectionClosedError",
     "ConnectionState",
+    "InvalidEventError",
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from struct import Struct
 
-from .errors import LocalProtocolError, RemoteProtocolError
+from .errors import InvalidEventError, RemoteProtocolError
 
 # Opcodes, RFC 6455 section 5.2.
 CONTINUATION = 0x0
@@ -185,22 +185,22 @@ def encode_close(code: int, reason: str) -> bytes:
     ``code`` 1005 ("no status") means a close frame with an empty payload.
     """
     if type(code) is not int or not isinstance(reason, str):
-        raise LocalProtocolError(f"a Close has an int code and a str reason, not {code!r} and {reason!r}")
+        raise InvalidEventError(f"a Close has an int code and a str reason, not {code!r} and {reason!r}")
     if code == NO_STATUS:
         if reason:
-            raise LocalProtocolError(
+            raise InvalidEventError(
                 "a close frame without a code (1005) cannot carry a reason; give a code such as 1000"
             )
         return b""
     if not valid_wire_code(code):
-        raise LocalProtocolError(
+        raise InvalidEventError(
             f"close code {code} may not be sent (RFC 6455, section 7.4); use 1000 for a "
             "normal closure, 1001 for going away, 1008 for a policy violation, 1011 for "
             "an internal error, or an application code from 3000 to 4999"
         )
     data = utf8(reason, "close reason")
     if len(data) > MAX_CLOSE_REASON:
-        raise LocalProtocolError(
+        raise InvalidEventError(
             f"close reason is {len(data)} bytes of UTF-8; at most {MAX_CLOSE_REASON} fit "
             "in a close frame (RFC 6455, section 5.5): shorten it"
         )
@@ -212,7 +212,7 @@ def utf8(text: str, what: str) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as error:
-        raise LocalProtocolError(
+        raise InvalidEventError(
             f"cannot send this {what}: {error.reason} at index {error.start}; text must be valid "
             "Unicode (no lone surrogates, e.g. from os.fsdecode or a broken JSON \\u escape)"
         ) from None

@@ -30,7 +30,7 @@ from ._headers import (
     subprotocol_names,
     tokens,
 )
-from .errors import LocalProtocolError, RemoteProtocolError
+from .errors import InvalidEventError, RemoteProtocolError
 from .events import Accept, Event, Header, Reject, RejectData, Request
 from .extensions import Extension, ExtensionSession
 
@@ -164,7 +164,7 @@ class ServerHandshake:
         ]
         if event.subprotocol is not None:
             if event.subprotocol not in request.subprotocols:
-                raise LocalProtocolError(
+                raise InvalidEventError(
                     f"subprotocol {event.subprotocol!r} was not offered by the client; "
                     f"choose one of {list(request.subprotocols)} or None"
                 )
@@ -172,7 +172,7 @@ class ServerHandshake:
             lines.append(header_line(b"Sec-WebSocket-Protocol", latin1(event.subprotocol, "subprotocol")))
         for ext in event.extensions:
             if not isinstance(ext, Extension):
-                raise LocalProtocolError(
+                raise InvalidEventError(
                     f"Accept(extensions=...) takes Extension objects such as PerMessageDeflate(), "
                     f"not {ext!r}; the Request's extensions are the client's offers as header text"
                 )
@@ -191,7 +191,7 @@ class ServerHandshake:
         refuse is refused here first, so that its state is never spoiled."""
         status = event.status_code
         if not (isinstance(status, int) and 200 <= status <= 599 and status != 101):
-            raise LocalProtocolError(
+            raise InvalidEventError(
                 f"a Reject needs a final status from 200 to 599 (RFC 9110, 15), not {status!r}; "
                 "to accept the handshake send Accept"
             )
@@ -204,12 +204,12 @@ class ServerHandshake:
         try:
             response = h11.Response(status_code=status, headers=headers)
         except h11.LocalProtocolError as error:
-            raise LocalProtocolError(f"cannot send this Reject: {error}") from None
+            raise InvalidEventError(f"cannot send this Reject: {error}") from None
         length = _content_length(response.headers)
         if status in _NO_BODY or self._method == b"HEAD":
             length = 0  # h11 sends no body, whatever the headers say
         if not event.has_body and length:
-            raise LocalProtocolError(
+            raise InvalidEventError(
                 f"a Reject with has_body=False cannot declare Content-Length: {length}; "
                 "pass has_body=True and send the body as RejectData"
             )
@@ -222,11 +222,11 @@ class ServerHandshake:
     def reject_data(self, event: RejectData) -> bytes:
         """A piece of the rejection's body, checked against its length."""
         if not isinstance(event.data, bytes):
-            raise LocalProtocolError(f"RejectData carries bytes, not {type(event.data).__name__}")
+            raise InvalidEventError(f"RejectData carries bytes, not {type(event.data).__name__}")
         left = self._body_left
         if left is not None:
             if len(event.data) > left or (event.body_finished and len(event.data) < left):
-                raise LocalProtocolError(
+                raise InvalidEventError(
                     f"cannot send this body: {left} bytes are left of its Content-Length "
                     f"and this RejectData carries {len(event.data)}"
                     + (" and finishes it" if event.body_finished else "")
@@ -306,7 +306,7 @@ class ClientHandshake:
             event.target.encode("ascii") if isinstance(event.target, str) and event.target.isascii() else b""
         )
         if not _TARGET.fullmatch(target):
-            raise LocalProtocolError(f"cannot send this Request: invalid target {event.target!r}")
+            raise InvalidEventError(f"cannot send this Request: invalid target {event.target!r}")
         key = binascii.b2a_base64(os.urandom(16), newline=False)
         lines = [
             b"GET " + target + b" HTTP/1.1\r\n",
@@ -319,7 +319,7 @@ class ClientHandshake:
         offers = []
         for ext in event.extensions or supported:
             if not isinstance(ext, Extension):
-                raise LocalProtocolError(f"a client offers extensions as Extension objects, not {ext!r}")
+                raise InvalidEventError(f"a client offers extensions as Extension objects, not {ext!r}")
             offers.append(header_value(ext.name, ext.offer()))
         if offers:
             lines.append(header_line(b"Sec-WebSocket-Extensions", latin1(", ".join(offers), "offer")))
@@ -409,13 +409,13 @@ class ClientHandshake:
 def _host(host: object) -> bytes:
     """The Host header's value: ASCII as it is, a Unicode name as IDNA."""
     if not isinstance(host, str):
-        raise LocalProtocolError(f"a Request's host is a str, not {host!r}")
+        raise InvalidEventError(f"a Request's host is a str, not {host!r}")
     if host.isascii():
         return host.encode("ascii")
     try:
         return host.encode("idna")
     except UnicodeError:
-        raise LocalProtocolError(
+        raise InvalidEventError(
             f"cannot send this Request: {host!r} is not a valid internationalised host name"
         ) from None
 

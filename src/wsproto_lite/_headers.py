@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import h11
 
-from .errors import LocalProtocolError
+from .errors import InvalidEventError
 from .events import Header
 from .extensions import Params
 
@@ -126,11 +126,11 @@ def latin1(value: object, what: str) -> bytes:
         try:
             return value.encode("latin-1")
         except UnicodeEncodeError:
-            raise LocalProtocolError(
+            raise InvalidEventError(
                 f"cannot send {what} {value!r}: header text must be Latin-1; encode it (for example "
                 "as percent-encoded UTF-8) and pass bytes or Latin-1 str"
             ) from None
-    raise LocalProtocolError(f"cannot send {what} {value!r}: give bytes or str")
+    raise InvalidEventError(f"cannot send {what} {value!r}: give bytes or str")
 
 
 def encode_headers(headers: Iterable[Header]) -> list[tuple[bytes, bytes]]:
@@ -138,7 +138,7 @@ def encode_headers(headers: Iterable[Header]) -> list[tuple[bytes, bytes]]:
     out = []
     for header in headers:
         if not (isinstance(header, tuple) and len(header) == 2):
-            raise LocalProtocolError(f"a header is a (name, value) pair, not {header!r}")
+            raise InvalidEventError(f"a header is a (name, value) pair, not {header!r}")
         out.append((latin1(header[0], "header name"), latin1(header[1], "header value")))
     return out
 
@@ -151,7 +151,7 @@ def extra_lines(headers: Iterable[Header]) -> list[bytes]:
     lines = []
     for name, value in encode_headers(headers):
         if name.lower() in HANDSHAKE_HEADERS:
-            raise LocalProtocolError(
+            raise InvalidEventError(
                 f"cannot send {name.decode('latin-1')!r} in extra_headers: the library writes the "
                 "handshake's own headers; use the event's fields (host, subprotocols, extensions)"
             )
@@ -168,12 +168,12 @@ def subprotocol_names(names: Sequence[object]) -> bytes:
     once (RFC 6455, 4.1 item 10)."""
     for name in names:
         if not isinstance(name, str) or TOKEN.fullmatch(name) is None:
-            raise LocalProtocolError(
+            raise InvalidEventError(
                 f"invalid subprotocol {name!r}: each is a non-empty token (RFC 6455, 4.1), "
                 "with no comma, space or quote"
             )
     if len(set(names)) != len(names):
-        raise LocalProtocolError(f"subprotocols offered twice in {list(names)}; offer each once (4.1)")
+        raise InvalidEventError(f"subprotocols offered twice in {list(names)}; offer each once (4.1)")
     return ", ".join(names).encode("ascii")  # type: ignore[arg-type]
 
 
@@ -187,7 +187,7 @@ HEADER_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\
 def header_line(name: bytes, value: bytes) -> bytes:
     """``name: value\\r\\n``, refusing what would not be a valid header."""
     if not HEADER_NAME.fullmatch(name) or not HEADER_VALUE.fullmatch(value):
-        raise LocalProtocolError(
+        raise InvalidEventError(
             f"cannot send invalid header {name!r}: {value!r}; names are tokens, values have no CR or LF"
         )
     return name + b": " + value + b"\r\n"

@@ -36,6 +36,7 @@ from .events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectDat
 __all__ = [
     "CLOSE_RECEIVED",
     "CLOSE_SENT",
+    "ENDING",
     "END_OF_STREAM",
     "FAILED",
     "FLAG",
@@ -260,6 +261,10 @@ END_OF_STREAM: dict[tuple[ConnectionState, Role], EndOfStream] = {
     (REJECTING, SERVER): EndOfStream(CLOSED, _DURING_HANDSHAKE),
     **{(CLOSED, role): EndOfStream(CLOSED, None) for role in Role},
 }
+
+#: The states in which the connection is closing or closed: there, a refused
+#: send raises ConnectionClosedError (elsewhere, LocalProtocolError).
+ENDING = (LOCAL_CLOSING, REMOTE_CLOSING, CLOSED)
 
 #: The states in which a ping is answered with a pong, when ``auto_reply``
 #: is on (in ``LOCAL_CLOSING`` our close frame is already on its way).

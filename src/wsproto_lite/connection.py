@@ -72,6 +72,7 @@ from ._receiving import Receiver
 from ._states import (
     CLOSE_SENT,
     END_OF_STREAM,
+    ENDING,
     HANDSHAKE_RECEIVED,
     RECEIVING,
     SEND,
@@ -81,7 +82,7 @@ from ._states import (
     Role,
     Sendable,
 )
-from .errors import LocalProtocolError, RemoteProtocolError
+from .errors import ConnectionClosedError, InvalidEventError, LocalProtocolError, RemoteProtocolError
 from .events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectData, Request
 from .extensions import DeflateSession, Extension, ExtensionSession
 
@@ -328,10 +329,12 @@ class Connection(Receiver):
 
     def _refuse(self, what: type[Event]) -> LocalProtocolError:
         """The error for sending a ``what`` now: it names the state and what
-        may be sent instead."""
+        may be sent instead, and is a ConnectionClosedError when the
+        connection is closing or closed."""
         allowed = self._allowed()
         instead = ", ".join(kind.__name__ for kind in allowed.classes) or "nothing"
-        return LocalProtocolError(
+        error = ConnectionClosedError if self._state in ENDING else LocalProtocolError
+        return error(
             f"cannot send {what.__name__} in state {self._state.name} ({self.role.value}): "
             f"{allowed.why}; allowed now: {instead}"
         )
@@ -372,7 +375,7 @@ class Connection(Receiver):
             self._send_opcode = 0 if fin else opcode
             return frame
         if opcode != self._send_opcode:
-            raise LocalProtocolError(
+            raise InvalidEventError(
                 "every piece of a fragmented message must have the type of the first "
                 f"({'str' if self._send_opcode == TEXT else 'bytes'})"
             )
@@ -407,7 +410,7 @@ class Connection(Receiver):
         if self._state not in SENDING:
             raise self._refuse(kind)
         if len(event.payload) > MAX_CONTROL_PAYLOAD:
-            raise LocalProtocolError(
+            raise InvalidEventError(
                 f"a {kind.__name__} payload is at most {MAX_CONTROL_PAYLOAD} bytes (RFC 6455, 5.5), "
                 f"not {len(event.payload)}"
             )
@@ -425,7 +428,7 @@ class Connection(Receiver):
 
     def _send_handshake(self, event: Event) -> bytes:
         if not isinstance(event, _HANDSHAKE_EVENTS):
-            raise LocalProtocolError(f"{event!r} is not an event; see wsproto_lite.events")
+            raise InvalidEventError(f"{event!r} is not an event; see wsproto_lite.events")
         allowed = self._allowed()
         if type(event) not in allowed.classes:
             raise self._refuse(type(event))

@@ -1,9 +1,19 @@
-"""The two exceptions of wsproto_lite.
+"""The exceptions of wsproto_lite.
 
 ``LocalProtocolError`` means *this* program asked for something the protocol
 forbids (sending a message before the handshake, an invalid close code...).
 It is raised by :meth:`Connection.send` and names the state and what to do
-instead.
+instead, and nothing about the connection changes.  Two subclasses say which
+kind of misuse it was, for a host that maps them (an ASGI server maps only
+the first to a client disconnect):
+
+* ``ConnectionClosedError``: the state forbids sending because the
+  connection is closing or closed (a ``Close`` was sent or received, or the
+  connection failed or ended);
+* ``InvalidEventError`` (also a ``ValueError``): the event itself is wrong,
+  whatever the state: a close code that may not be sent, a reason or a
+  control payload too long, text that is not Unicode, a subprotocol the
+  client did not offer, an invalid header.
 
 ``RemoteProtocolError`` means the *peer* broke the protocol.  During the
 opening handshake it is raised by :meth:`Connection.receive_data`, carrying
@@ -27,6 +37,16 @@ class ProtocolError(Exception):
 
 class LocalProtocolError(ProtocolError):
     """This side misused the API; the message says what to do instead."""
+
+
+class ConnectionClosedError(LocalProtocolError):
+    """Sending is refused because the connection is closing or closed
+    (states ``LOCAL_CLOSING``, ``REMOTE_CLOSING`` for anything but a message,
+    a ping, a pong or the answering ``Close``, and ``CLOSED``)."""
+
+
+class InvalidEventError(LocalProtocolError, ValueError):
+    """The event cannot be sent in any state: one of its fields is invalid."""
 
 
 class RemoteProtocolError(ProtocolError):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING
 
-from .errors import LocalProtocolError
+from .errors import InvalidEventError
 
 if TYPE_CHECKING:
     from .extensions import Extension
@@ -47,7 +47,7 @@ def _as_bytes(value: object, what: str) -> bytes:
         with memoryview(value) as view:  # type: ignore[arg-type]
             return view.tobytes()
     except TypeError:
-        raise LocalProtocolError(f"{what} is bytes or another bytes-like object, not {value!r}") from None
+        raise InvalidEventError(f"{what} is bytes or another bytes-like object, not {value!r}") from None
 
 
 def _freeze(obj: object, *names: str) -> None:
@@ -158,7 +158,8 @@ class Message:
     Sending pieces with ``message_finished=False`` sends a fragmented message;
     every piece must have the type of the first.  Any bytes-like ``data``
     (``bytearray``, ``memoryview``, ``array``...) is copied to ``bytes``
-    here, counted in bytes; anything else raises ``LocalProtocolError``.
+    here, counted in bytes; anything else raises ``InvalidEventError`` (a
+    ``LocalProtocolError``).
     """
 
     data: str | bytes
