@@ -46,7 +46,6 @@ INVALID: dict[str, tuple[Callable[[], Connection], Callable[[], Event]]] = {
     "ping payload over 125 bytes (5.5)": (lambda: pair()[0], lambda: Ping(bytes(126))),
     "pong payload over 125 bytes (5.5)": (lambda: pair()[0], lambda: Pong(bytes(126))),
     "text with a lone surrogate": (lambda: pair()[0], lambda: Message("\ud800")),
-    "not an event": (lambda: pair()[0], lambda: "hello"),  # type: ignore[return-value]
     "subprotocol not offered (4.2.2)": (
         lambda: server_with_request(subprotocols=["a"]),
         lambda: Accept(subprotocol="b"),
@@ -73,6 +72,11 @@ def test_an_invalid_event_raises_invalid_event_error(case: str) -> None:
         conn.send(event())
     assert not isinstance(error.value, ConnectionClosedError)
     assert conn.state is state
+
+
+def test_what_is_not_an_event_is_an_invalid_event() -> None:
+    with pytest.raises(InvalidEventError, match="is not an event"):
+        pair()[0].send("hello")  # type: ignore[arg-type]
 
 
 def test_a_piece_of_the_other_type_is_an_invalid_event() -> None:
