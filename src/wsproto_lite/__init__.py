@@ -1,6 +1,7 @@
 """wsproto_lite: the WebSocket protocol (RFC 6455) as a sans-IO state machine."""
 
 from ._handshake import origin_allowed
+from ._headers import accept_token, split_comma_header
 from .connection import Connection, ConnectionState, Role
 from .errors import (
     ConnectionClosedError,
@@ -19,7 +20,9 @@ __all__ = [
     "ProtocolError",
     "RemoteProtocolError",
     "Role",
+    "accept_token",
     "origin_allowed",
+    "split_comma_header",
 ]
 
 __version__ = "0.1.0"

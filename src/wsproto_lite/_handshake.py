@@ -23,7 +23,6 @@ from ._headers import (
     extra_lines,
     has_token,
     header_line,
-    header_value,
     index_headers,
     latin1,
     parse_extension,
@@ -32,7 +31,7 @@ from ._headers import (
 )
 from .errors import InvalidEventError, RemoteProtocolError
 from .events import Accept, Event, Header, Reject, RejectData, Request
-from .extensions import Extension, ExtensionSession
+from .extensions import Extension, ExtensionSession, finalize, negotiate, offer
 
 _UPGRADE_REQUIRED: tuple[Header, ...] = (
     (b"Upgrade", b"websocket"),
@@ -176,14 +175,15 @@ class ServerHandshake:
                     f"Accept(extensions=...) takes Extension objects such as PerMessageDeflate(), "
                     f"not {ext!r}; the Request's extensions are the client's offers as header text"
                 )
-        sessions = _negotiate(request.extensions, event.extensions or supported)
-        if sessions[0]:
-            header = ", ".join(sessions[0]).encode("latin-1")
-            lines.append(b"Sec-WebSocket-Extensions: " + header + b"\r\n")
+        answer, sessions = negotiate(
+            [ext for ext in request.extensions if isinstance(ext, str)], event.extensions or supported
+        )
+        if answer is not None:
+            lines.append(b"Sec-WebSocket-Extensions: " + answer.encode("latin-1") + b"\r\n")
         if event.extra_headers:
             lines.extend(extra_lines(event.extra_headers))
         lines.append(b"\r\n")
-        return b"".join(lines), sessions[1]
+        return b"".join(lines), sessions
 
     def reject(self, event: Reject) -> bytes:
         """An HTTP response that refuses the handshake (the connection's
@@ -248,32 +248,6 @@ def _content_length(headers: h11._headers.Headers) -> int | None:
     return None
 
 
-def _negotiate(
-    offers: Sequence[Extension | str], supported: Sequence[Extension]
-) -> tuple[list[str], list[ExtensionSession]]:
-    """Answer the client's extension offers (RFC 6455, 9.1): each supported
-    extension accepts the first offer of its name that it can honour, and
-    an extension whose RSV bits another accepted one already claims is
-    declined (RFC 7692, 5: two RSV1 extensions would both compress)."""
-    accepted: list[str] = []
-    sessions: list[ExtensionSession] = []
-    remaining = list(supported)
-    claimed = 0
-    for offer in offers:
-        assert isinstance(offer, str)
-        name, params = parse_extension(offer)
-        for ext in remaining:
-            if ext.name == name:
-                answer = ext.accept(params)
-                if answer is not None and not answer[1].rsv & claimed:
-                    accepted.append(header_value(name, answer[0]))
-                    sessions.append(answer[1])
-                    claimed |= answer[1].rsv
-                    remaining.remove(ext)
-                break
-    return accepted, sessions
-
-
 class ClientHandshake:
     """The client side: send a request, check the response."""
 
@@ -316,13 +290,14 @@ class ClientHandshake:
         ]
         if event.subprotocols:
             lines.append(b"Sec-WebSocket-Protocol: " + subprotocol_names(event.subprotocols) + b"\r\n")
-        offers = []
+        offers: list[Extension] = []
         for ext in event.extensions or supported:
             if not isinstance(ext, Extension):
                 raise InvalidEventError(f"a client offers extensions as Extension objects, not {ext!r}")
-            offers.append(header_value(ext.name, ext.offer()))
-        if offers:
-            lines.append(header_line(b"Sec-WebSocket-Extensions", latin1(", ".join(offers), "offer")))
+            offers.append(ext)
+        offered = offer(offers)
+        if offered is not None:
+            lines.append(header_line(b"Sec-WebSocket-Extensions", latin1(offered, "offer")))
         if event.origin is not None:
             lines.append(header_line(b"Origin", latin1(event.origin, "origin")))
         if event.extra_headers:
@@ -385,20 +360,12 @@ class ClientHandshake:
         if len(protocols) > 1 or (protocols and protocols[0] not in request.subprotocols):
             raise RemoteProtocolError(f"the server chose a subprotocol that was not offered: {protocols}")
         self.subprotocol = protocols[0] if protocols else None
-        accepted: list[Extension] = []
         elements = tokens(fields, b"sec-websocket-extensions")
-        if elements:
-            offered = {ext.name: ext for ext in request.extensions if isinstance(ext, Extension)}
-            for element in elements:
-                name, params = parse_extension(element)
-                ext = offered.pop(name, None)
-                if ext is None:
-                    raise RemoteProtocolError(
-                        f"the server accepted extension {name!r}, which was not offered (or twice)",
-                        code=1010,
-                    )
-                self.sessions.append(ext.finalize(params))
-                accepted.append(ext)
+        offered = [ext for ext in request.extensions if isinstance(ext, Extension)]
+        self.sessions = finalize(elements, offered)
+        # The Accept names the extensions in the order of the answer.
+        by_name = {ext.name: ext for ext in offered}
+        accepted = [by_name[parse_extension(element)[0]] for element in elements]
         return Accept(
             subprotocol=self.subprotocol,
             extensions=tuple(accepted),

@@ -9,12 +9,15 @@ import binascii
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import h11
 
 from .errors import InvalidEventError
 from .events import Header
-from .extensions import Params
+
+if TYPE_CHECKING:
+    from .extensions import Params
 
 _sha1 = hashlib.sha1
 
@@ -36,9 +39,22 @@ HANDSHAKE_HEADERS = frozenset(
 )
 
 
-def accept_token(key: bytes) -> bytes:
-    """The ``Sec-WebSocket-Accept`` value for a ``Sec-WebSocket-Key`` (4.2.2)."""
+def accept_token(key: bytes | str) -> bytes:
+    """The ``Sec-WebSocket-Accept`` value for a ``Sec-WebSocket-Key``
+    (RFC 6455, 1.3 and 4.2.2): base64 of the SHA-1 of the key and the
+    protocol's GUID.  ``key`` is the header's value as received."""
+    if isinstance(key, str):
+        key = key.encode("latin-1")
     return binascii.b2a_base64(_sha1(key + _GUID).digest(), newline=False)
+
+
+def split_comma_header(value: bytes | str) -> list[str]:
+    """The elements of a comma-separated header value (RFC 9110, 5.6.1), as
+    ``str``, stripped, empty ones dropped; a comma inside a quoted string
+    does not split.  ``bytes`` are read as Latin-1, as HTTP headers are."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return split_commas(value)
 
 
 def split_commas(text: str) -> list[str]:

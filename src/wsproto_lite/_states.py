@@ -41,6 +41,7 @@ __all__ = [
     "FAILED",
     "FLAG",
     "HANDSHAKE_RECEIVED",
+    "OPENED",
     "PING_ANSWERED",
     "RECEIVED_DURING_HANDSHAKE",
     "RECEIVING",
@@ -182,6 +183,10 @@ SEND: dict[tuple[ConnectionState, Role, Phase | None], Sendable] = {
     ),
     **{(CLOSED, role, None): _sendable("the connection is closed; open a new one") for role in Role},
 }
+
+
+#: Where ``Connection.opened()`` starts: the host did the handshake.
+OPENED = OPEN
 
 
 # -- Receiving ----------------------------------------------------------------

@@ -50,6 +50,7 @@ than decides (``docs/states.md`` has the tables, generated from them):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict, Unpack
 
 from ._frames import (
     BINARY,
@@ -74,6 +75,7 @@ from ._states import (
     END_OF_STREAM,
     ENDING,
     HANDSHAKE_RECEIVED,
+    OPENED,
     RECEIVING,
     SEND,
     SENDING,
@@ -86,9 +88,19 @@ from .errors import ConnectionClosedError, InvalidEventError, LocalProtocolError
 from .events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectData, Request
 from .extensions import DeflateSession, Extension, ExtensionSession
 
-__all__ = ["Connection", "ConnectionState", "Role"]
+__all__ = ["Connection", "ConnectionState", "Options", "Role"]
 
 _HANDSHAKE_EVENTS = (Request, Accept, Reject, RejectData)
+
+
+class Options(TypedDict, total=False):
+    """The constructor's keywords that :meth:`Connection.opened` passes on."""
+
+    max_message_size: int | None
+    max_frame_size: int | None
+    max_handshake_size: int
+    auto_reply: bool
+    stream_messages: bool
 
 
 class Connection(Receiver):
@@ -147,6 +159,47 @@ class Connection(Receiver):
         # The opcode of the message being sent in fragments (0 for none).
         self._send_opcode = 0
         self._deflate: DeflateSession | None = None  # the one session of _send_compressed
+
+    @classmethod
+    def opened(
+        cls,
+        role: Role,
+        *,
+        subprotocol: str | None = None,
+        extensions: Sequence[ExtensionSession] = (),
+        **options: Unpack[Options],
+    ) -> Connection:
+        """A connection already in ``OPEN``, for a host that did the opening
+        handshake itself: a WebSocket over an HTTP/2 or HTTP/3 stream
+        (RFC 8441, RFC 9220), a proxy, a server with its own HTTP parser.
+
+        :param subprotocol: the subprotocol the handshake chose, or ``None``.
+        :param extensions: the negotiated sessions, from
+            :func:`~wsproto_lite.extensions.negotiate` (server) or
+            :func:`~wsproto_lite.extensions.finalize` (client), in the order
+            of the answer.
+        :param options: any keyword the constructor takes (the limits,
+            ``auto_reply``, ``stream_messages``...), meaning the same.
+
+        Raises :class:`LocalProtocolError` for something that is not a
+        session, or two sessions that claim the same RSV bit.
+        """
+        if subprotocol is not None and not isinstance(subprotocol, str):
+            raise LocalProtocolError(f"the subprotocol is a str or None, not {subprotocol!r}")
+        claimed = 0
+        for session in extensions:
+            if not isinstance(session, ExtensionSession):
+                raise LocalProtocolError(
+                    f"Connection.opened takes negotiated sessions (from extensions.negotiate or "
+                    f"extensions.finalize), not {session!r}"
+                )
+            if session.rsv & claimed:
+                raise LocalProtocolError(f"two sessions claim the RSV bits {session.rsv & claimed:#x}")
+            claimed |= session.rsv
+        conn = cls(role, **options)
+        conn._state = OPENED
+        conn._open(subprotocol, list(extensions))
+        return conn
 
     # -- What an adapter reads ------------------------------------------------
 

@@ -6,6 +6,13 @@ itself (client), answers an offer (server) and checks the answer (client).
 Negotiation produces an :class:`ExtensionSession`, the per-connection state
 (compression contexts and the like), which claims RSV bits and transforms
 the payloads of data messages.
+
+The handshake of :class:`~wsproto_lite.Connection` negotiates through the
+three functions at the end of this module; a host that does the handshake
+itself (HTTP/2 or HTTP/3 extended CONNECT, a proxy) calls them directly and
+passes the sessions to :meth:`Connection.opened
+<wsproto_lite.Connection.opened>`: :func:`negotiate` on a server,
+:func:`offer` and :func:`finalize` on a client.
 """
 
 from __future__ import annotations
@@ -13,9 +20,11 @@ from __future__ import annotations
 import re
 import zlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ._headers import accept_token, header_value, parse_extension, split_comma_header
 from .errors import RemoteProtocolError
 
 RSV1 = 0x40
@@ -343,3 +352,92 @@ class DeflateSession(ExtensionSession):
     def close(self) -> None:
         self._deflater = None
         self._inflater = None
+
+
+# -- Negotiation, with or without HTTP/1.1 (RFC 6455, 9.1) ----------------------
+
+HeaderValues = Iterable[bytes | str] | bytes | str
+
+
+def _elements(values: HeaderValues) -> list[str]:
+    """Every offer or answer in ``Sec-WebSocket-Extensions`` header values:
+    one value or several, each perhaps a comma-separated list."""
+    if isinstance(values, bytes | str):
+        values = [values]
+    return [element for value in values for element in split_comma_header(value)]
+
+
+def negotiate(
+    offer_values: HeaderValues, supported: Sequence[Extension]
+) -> tuple[str | None, list[ExtensionSession]]:
+    """Server: answer a client's extension offers.
+
+    ``offer_values`` are the ``Sec-WebSocket-Extensions`` values as received
+    (``bytes`` or ``str``, one or several).  Each supported extension accepts
+    the first offer of its name that it can honour; one whose RSV bits an
+    accepted extension already claims is declined (RFC 7692, 5: two RSV1
+    extensions would both compress).  Returns the value of the response's
+    ``Sec-WebSocket-Extensions`` header (``None``: send none) and the
+    sessions, in the order of the answer.
+    """
+    accepted: list[str] = []
+    sessions: list[ExtensionSession] = []
+    remaining = list(supported)
+    claimed = 0
+    for element in _elements(offer_values):
+        name, params = parse_extension(element)
+        for ext in remaining:
+            if ext.name == name:
+                answer = ext.accept(params)
+                if answer is not None and not answer[1].rsv & claimed:
+                    accepted.append(header_value(name, answer[0]))
+                    sessions.append(answer[1])
+                    claimed |= answer[1].rsv
+                    remaining.remove(ext)
+                break
+    return (", ".join(accepted) if accepted else None), sessions
+
+
+def offer(extensions: Sequence[Extension]) -> str | None:
+    """Client: the value of the request's ``Sec-WebSocket-Extensions``
+    header offering ``extensions`` in order (``None`` for no offer)."""
+    offers = [header_value(ext.name, ext.offer()) for ext in extensions]
+    return ", ".join(offers) if offers else None
+
+
+def finalize(response_values: HeaderValues, offered: Sequence[Extension]) -> list[ExtensionSession]:
+    """Client: the sessions for the server's answer to :func:`offer`
+    (``response_values``: its ``Sec-WebSocket-Extensions`` values, ``bytes``
+    or ``str``), in the order of the answer.
+
+    Raises :class:`~wsproto_lite.RemoteProtocolError` with code 1010 for an
+    answer the client cannot honour: an extension it did not offer, one
+    accepted twice, or parameters the extension refuses (RFC 6455, 9.1).
+    """
+    by_name = {ext.name: ext for ext in offered}
+    sessions = []
+    for element in _elements(response_values):
+        name, params = parse_extension(element)
+        ext = by_name.pop(name, None)
+        if ext is None:
+            raise RemoteProtocolError(
+                f"the server accepted extension {name!r}, which was not offered (or twice)", code=1010
+            )
+        sessions.append(ext.finalize(params))
+    return sessions
+
+
+__all__ = [
+    "RSV1",
+    "DeflateSession",
+    "Extension",
+    "ExtensionSession",
+    "Params",
+    "PerMessageDeflate",
+    "accept_token",
+    "finalize",
+    "negotiate",
+    "offer",
+    "split_comma_header",
+    "wire_bound",
+]
