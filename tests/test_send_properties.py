@@ -149,7 +149,9 @@ def usable(conn: Connection, peer: Connection | None) -> None:
     elif state is ConnectionState.CONNECTING:
         conn.send(Reject(400))
     elif state is ConnectionState.REJECTING and conn.role is Role.SERVER:
-        conn.send(RejectData(b"body"))
+        # An empty piece fits any rejection (a 204 or a Content-Length may
+        # leave no room for more body).
+        conn.send(RejectData(b"", body_finished=False))
 
 
 def peer_accepts(conn: Connection, peer: Connection | None, event: Event, out: bytes) -> None:
