@@ -57,6 +57,9 @@ def _head_too_large(max_size: int) -> RemoteProtocolError:
     return RemoteProtocolError(f"the HTTP head is larger than the limit of {max_size} bytes", status_code=431)
 
 
+#: The request headers that decide how h11 frames the response.
+_FRAMING = (b"connection", b"content-length", b"transfer-encoding")
+
 #: Statuses whose responses never have a body (RFC 9110, 6.4.1).
 _NO_BODY = (204, 304)
 
@@ -100,6 +103,47 @@ class ServerHandshake:
         except RemoteProtocolError:
             self.failed = True
             raise
+
+    def receive_request(
+        self, method: bytes | str, target: bytes | str, headers: Iterable[Header], http_version: bytes | str
+    ) -> list[Event]:
+        """The same as receive_data() for a request another HTTP parser read:
+        h11 validates it as it would have parsed it, and learns that a
+        request with this method and version came (it frames a rejection
+        from them), then the checks of section 4.2.1 run."""
+        try:
+            try:
+                request = h11.Request(
+                    method=_received_text(method),
+                    target=_received_text(target),
+                    headers=[(_received_text(name), _received_text(value)) for name, value in headers],
+                    http_version=_received_text(http_version),
+                )
+            except (h11.LocalProtocolError, ValueError, TypeError) as error:
+                raise RemoteProtocolError(f"invalid HTTP handshake: {error}", status_code=400) from None
+            size = (
+                len(request.method)
+                + len(request.target)
+                + sum(len(n) + len(v) + 4 for n, v in request.headers)
+            )
+            if size > self._max_size:
+                raise _head_too_large(self._max_size)
+            # h11 frames a rejection from the request's method, version and
+            # these headers: it is told them, and nothing else.
+            primer = [b"%s / HTTP/%s\r\nHost: x\r\n" % (request.method, request.http_version)]
+            primer += [b"%s: %s\r\n" % (n, v) for n, v in request.headers if n in _FRAMING]
+            try:
+                self._h11.receive_data(b"".join(primer) + b"\r\n")
+                self._h11.next_event()
+            except h11.RemoteProtocolError as error:
+                raise _wrap(error) from None
+            self._method = request.method
+            self._check(request)
+        except RemoteProtocolError:
+            self.failed = True
+            raise
+        assert self.request is not None
+        return [self.request]
 
     def _check(self, request: h11.Request) -> None:
         """The checks of section 4.2.1, each with the status to answer."""
@@ -238,6 +282,19 @@ class ServerHandshake:
         if event.body_finished:
             data += self._h11.send(h11.EndOfMessage()) or b""
         return data
+
+
+def _received_text(value: object) -> bytes:
+    """A part of a request another parser read, as the bytes it came as:
+    ``str`` is read as Latin-1, as HTTP text is."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        try:
+            return value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"{value!r} is not HTTP text (Latin-1)") from None
+    raise TypeError(f"a request's parts are bytes or str, not {value!r}")
 
 
 def _content_length(headers: h11._headers.Headers) -> int | None:

@@ -49,7 +49,7 @@ than decides (``docs/states.md`` has the tables, generated from them):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TypedDict, Unpack
 
 from ._frames import (
@@ -282,6 +282,41 @@ class Connection(Receiver):
         # After CLOSED, once the peer's close frame arrived, while a server
         # rejects, or after an invalid request, nothing the peer sends has
         # meaning; it is dropped.
+
+    def receive_request(
+        self,
+        method: bytes | str,
+        target: bytes | str,
+        headers: Iterable[tuple[bytes | str, bytes | str]],
+        *,
+        http_version: bytes | str = "1.1",
+    ) -> None:
+        """Server: start the handshake from a request that another HTTP
+        parser already read (a server's own parser, ASGI's scope), instead
+        of its bytes.  ``headers`` are ``(name, value)`` pairs of ``bytes``
+        or ``str``, as h11 and ASGI give them; ``str`` is read as Latin-1.
+
+        The request gets the checks of RFC 6455, 4.2.1, exactly as on the
+        wire: :meth:`events` then reports the :class:`Request`, answered
+        with ``send(Accept())`` (which returns the 101 response) or
+        ``send(Reject(...))``.  An invalid request raises
+        :class:`RemoteProtocolError` with the ``status_code`` and
+        ``headers`` to answer with, as :meth:`receive_data` does.  Bytes
+        that came after the request's head (frames a client sent early)
+        are passed to :meth:`receive_data` as usual.
+
+        Raises :class:`LocalProtocolError` on a client, or once a request
+        was received.
+        """
+        handshake = self._handshake
+        if not isinstance(handshake, ServerHandshake) or self._phase() is not Phase.NO_REQUEST:
+            raise LocalProtocolError(
+                f"receive_request is for a server that has not received a request; this is a "
+                f"{self.role.value} in state {self._state.name}"
+                + (" that has one" if isinstance(handshake, ServerHandshake) else "")
+            )
+        for event in handshake.receive_request(method, target, headers, http_version):
+            self._events.append(event)
 
     def _receive_handshake(self, data: bytes) -> None:
         handshake = self._handshake
