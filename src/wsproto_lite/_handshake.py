@@ -113,11 +113,15 @@ class ServerHandshake:
         from them), then the checks of section 4.2.1 run."""
         try:
             try:
+                # Text that latin1() refuses raises a ValueError (InvalidEventError).
                 request = h11.Request(
-                    method=_received_text(method),
-                    target=_received_text(target),
-                    headers=[(_received_text(name), _received_text(value)) for name, value in headers],
-                    http_version=_received_text(http_version),
+                    method=latin1(method, "method"),
+                    target=latin1(target, "target"),
+                    headers=[
+                        (latin1(name, "header name"), latin1(value, "header value"))
+                        for name, value in headers
+                    ],
+                    http_version=latin1(http_version, "HTTP version"),
                 )
             except (h11.LocalProtocolError, ValueError, TypeError) as error:
                 raise RemoteProtocolError(f"invalid HTTP handshake: {error}", status_code=400) from None
@@ -282,19 +286,6 @@ class ServerHandshake:
         if event.body_finished:
             data += self._h11.send(h11.EndOfMessage()) or b""
         return data
-
-
-def _received_text(value: object) -> bytes:
-    """A part of a request another parser read, as the bytes it came as:
-    ``str`` is read as Latin-1, as HTTP text is."""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        try:
-            return value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise ValueError(f"{value!r} is not HTTP text (Latin-1)") from None
-    raise TypeError(f"a request's parts are bytes or str, not {value!r}")
 
 
 def _content_length(headers: h11._headers.Headers) -> int | None:

@@ -134,8 +134,8 @@ def header_value(name: str, params: str) -> str:
 
 
 def latin1(value: object, what: str) -> bytes:
-    """A header's name or value as it goes on the wire: bytes as they are,
-    ``str`` as Latin-1; anything else is refused."""
+    """HTTP text as it is on the wire: bytes as they are, ``str`` as
+    Latin-1; anything else is refused (``what`` names it in the error)."""
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):
@@ -143,10 +143,10 @@ def latin1(value: object, what: str) -> bytes:
             return value.encode("latin-1")
         except UnicodeEncodeError:
             raise InvalidEventError(
-                f"cannot send {what} {value!r}: header text must be Latin-1; encode it (for example "
-                "as percent-encoded UTF-8) and pass bytes or Latin-1 str"
+                f"{what} {value!r} is not HTTP text: header text must be Latin-1; encode it (for "
+                "example as percent-encoded UTF-8) and pass bytes or Latin-1 str"
             ) from None
-    raise InvalidEventError(f"cannot send {what} {value!r}: give bytes or str")
+    raise InvalidEventError(f"{what} {value!r} is not HTTP text: give bytes or str")
 
 
 def encode_headers(headers: Iterable[Header]) -> list[tuple[bytes, bytes]]:
