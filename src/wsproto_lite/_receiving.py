@@ -30,6 +30,10 @@ three ways:
    without FIN, the small continuation frames that follow are taken at once
    and handed to the assembler as one piece.
 
+The receiving half also keeps the time (:meth:`Receiver.handle_timer`):
+keepalive pings and the deadlines of the handshakes are about waiting for
+the peer (see :mod:`wsproto_lite._timers`).
+
 Anything the peer does wrong raises :class:`RemoteProtocolError` inside the
 general path; ``events()`` catches it and fails the connection
 (:meth:`Receiver._fail`, 7.1.7): a ``Close`` event with ``by_peer=False``
@@ -60,7 +64,17 @@ from ._frames import (
 )
 from ._message import Assembler, whole_message
 from ._runs import equal_frames, small_frames
-from ._states import CLOSE_RECEIVED, END_OF_STREAM, FAILED, PING_ANSWERED, RECEIVING, ConnectionState, Role
+from ._states import (
+    CLOSE_RECEIVED,
+    END_OF_STREAM,
+    FAILED,
+    PING_ANSWERED,
+    RECEIVING,
+    TIMED_OUT,
+    ConnectionState,
+    Role,
+)
+from ._timers import Timers
 from .errors import RemoteProtocolError
 from .events import Close, Event, Ping, Pong
 from .extensions import ExtensionSession
@@ -153,6 +167,7 @@ class Receiver:
         "_rsv_allowed",
         "_sessions",
         "_state",
+        "_timers",
         "auto_reply",
     )
 
@@ -163,8 +178,10 @@ class Receiver:
         max_frame_size: int | None,
         auto_reply: bool,
         stream_messages: bool,
+        timers: Timers,
     ) -> None:
         self.auto_reply = auto_reply
+        self._timers = timers  # keepalive pings await their pongs here
         self._client = client
         self._state = ConnectionState.CONNECTING
         self._close_now = False  # the transport should close (see should_close_transport)
@@ -220,6 +237,56 @@ class Receiver:
         self._msg.sessions = sessions
         for session in sessions:
             self._rsv_allowed |= session.rsv
+
+    # -- Time: what waits for the peer ---------------------------------------------
+
+    @property
+    def latency(self) -> float | None:
+        """The round-trip time of the last keepalive ping, in seconds of the
+        caller's clock (``None`` before the first pong)."""
+        return self._timers.latency
+
+    def get_timer(self) -> float | None:
+        """When the connection next needs :meth:`handle_timer`, on the
+        caller's clock, or ``None`` for never (no timeout is set, or none
+        applies in this state, or no time was told yet)."""
+        return self._timers.next(self._state, self._waiting_for_eof())
+
+    def handle_timer(self, now: float) -> None:
+        """Tell the connection the time; do what is due by then.
+
+        Sends the keepalive ping that is due (write :meth:`data_to_send`),
+        fails the connection with 1011 when a pong is late, and gives up on
+        an opening or closing handshake that took too long: then
+        :attr:`should_close_transport` is true, and :meth:`events` reports
+        a ``Close`` (1006; 1011 for the missing pong).  Call it once when
+        the connection is made, and again whenever :meth:`get_timer`'s time
+        comes (or earlier: nothing happens before a deadline).
+        """
+        timers = self._timers
+        state = self._state
+        waiting = self._waiting_for_eof()
+        timers.tell(now, state, waiting)
+        deadline = timers.next(state, waiting)
+        if deadline is None or now < deadline:
+            return
+        if state is ConnectionState.OPEN:
+            if timers.ping_payload is None:
+                self._out.append(encode_frame(PING, timers.ping(), mask=self._client))
+            else:
+                error = RemoteProtocolError("no pong to the keepalive ping in time", code=1011)
+                self._events.append(self._fail(error))
+            return
+        self._close_now = True
+        if state is not ConnectionState.CLOSED:  # a client's wait for the server's TCP close ends silently
+            self._state = TIMED_OUT[state]
+            self._release()
+            what = "opening" if state is ConnectionState.CONNECTING else "closing"
+            self._events.append(Close(1006, f"the {what} handshake timed out"))
+
+    def _waiting_for_eof(self) -> bool:
+        """A client that closed cleanly, waiting for the server to close TCP."""
+        return self._state is ConnectionState.CLOSED and not self._close_now
 
     def events(self) -> Iterator[Event]:
         """Yield the events of the data received so far, oldest first.
@@ -410,6 +477,7 @@ class Receiver:
                 self._out.append(encode_frame(PONG, payload, mask=self._client))
             return Ping(payload)
         if opcode == PONG:
+            self._timers.pong(payload)
             return Pong(payload)
         code, reason = decode_close(payload)
         received = CLOSE_RECEIVED[self._state, self.auto_reply]

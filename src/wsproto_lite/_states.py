@@ -47,6 +47,7 @@ __all__ = [
     "RECEIVING",
     "SEND",
     "SENDING",
+    "TIMED_OUT",
     "Arrival",
     "CloseReceived",
     "ConnectionState",
@@ -265,6 +266,14 @@ END_OF_STREAM: dict[tuple[ConnectionState, Role], EndOfStream] = {
     ),
     (REJECTING, SERVER): EndOfStream(CLOSED, _DURING_HANDSHAKE),
     **{(CLOSED, role): EndOfStream(CLOSED, None) for role in Role},
+}
+
+#: A handshake that took too long (see Connection.handle_timer): the state
+#: it was in -> the next.  Nothing is sent; the transport is to be closed.
+TIMED_OUT: dict[ConnectionState, ConnectionState] = {
+    CONNECTING: CLOSED,
+    LOCAL_CLOSING: CLOSED,
+    REMOTE_CLOSING: CLOSED,
 }
 
 #: The states in which the connection is closing or closed: there, a refused

@@ -84,6 +84,7 @@ from ._states import (
     Role,
     Sendable,
 )
+from ._timers import Timers
 from .errors import ConnectionClosedError, InvalidEventError, LocalProtocolError, RemoteProtocolError
 from .events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectData, Request
 from .extensions import DeflateSession, Extension, ExtensionSession
@@ -101,6 +102,10 @@ class Options(TypedDict, total=False):
     max_handshake_size: int
     auto_reply: bool
     stream_messages: bool
+    ping_interval: float | None
+    ping_timeout: float | None
+    close_timeout: float | None
+    open_timeout: float | None
 
 
 class Connection(Receiver):
@@ -124,6 +129,19 @@ class Connection(Receiver):
         ``[PerMessageDeflate()]``): a server accepts them when its
         ``Accept`` names none, a client offers them when its ``Request``
         names none.
+    :param ping_interval: send a keepalive ping this many seconds after the
+        connection opened, and after each ping's pong (see
+        :meth:`handle_timer`).
+    :param ping_timeout: fail the connection with 1011 when a keepalive
+        ping has no pong after this many seconds.
+    :param close_timeout: give up on a closing handshake after this many
+        seconds (and, on a client, on waiting for the server to close TCP):
+        the connection is then ``CLOSED`` and
+        :attr:`should_close_transport` true.
+    :param open_timeout: give up on an opening handshake that is not done
+        after this many seconds, counted from the first time told.
+
+    The four are seconds of the caller's own clock, and off unless set.
     """
 
     __slots__ = (
@@ -146,8 +164,15 @@ class Connection(Receiver):
         auto_reply: bool = True,
         stream_messages: bool = False,
         extensions: Sequence[Extension] = (),
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        close_timeout: float | None = None,
+        open_timeout: float | None = None,
     ) -> None:
-        super().__init__(role is Role.CLIENT, max_message_size, max_frame_size, auto_reply, stream_messages)
+        timers = Timers(ping_interval, ping_timeout, close_timeout, open_timeout)
+        super().__init__(
+            role is Role.CLIENT, max_message_size, max_frame_size, auto_reply, stream_messages, timers
+        )
         self.role = role
         self._supported = tuple(extensions)
         self._handshake: ClientHandshake | ServerHandshake | None = (
@@ -236,7 +261,7 @@ class Connection(Receiver):
 
     # -- Receiving ------------------------------------------------------------
 
-    def receive_data(self, data: bytes | bytearray | memoryview | None) -> None:
+    def receive_data(self, data: bytes | bytearray | memoryview | None, now: float | None = None) -> None:
         """Feed bytes that arrived from the peer; ``b""`` (or ``None``) means
         the stream ended, as ``socket.recv``, asyncio and trio say it.
 
@@ -248,8 +273,14 @@ class Connection(Receiver):
         does raises: see :class:`~wsproto_lite.events.Close`.  Feeding data
         after the end of the stream raises :class:`LocalProtocolError`; the
         end of the stream may be reported again.
+
+        ``now``, the time on the caller's clock, makes the round trip of a
+        keepalive ping (:attr:`latency`) and the deadlines that the frames
+        start exact (see :meth:`handle_timer`).
         """
         state = self._state
+        if now is not None:
+            self._timers.tell(now, state, self._waiting_for_eof())
         if not data:
             self._receive_eof(state)
         elif self._eof:
@@ -380,9 +411,12 @@ class Connection(Receiver):
 
     # -- Sending --------------------------------------------------------------
 
-    def send(self, event: Event) -> bytes:
+    def send(self, event: Event, now: float | None = None) -> bytes:
         """The bytes to write for ``event``, after any automatic replies
         still pending, so the order on the wire is always right.
+
+        ``now``, the time on the caller's clock, starts a close timeout
+        from the exact moment a ``Close`` is sent (see :meth:`handle_timer`).
 
         Raises :class:`LocalProtocolError` for an event the current state
         does not allow; the message says what to do instead.
@@ -397,6 +431,8 @@ class Connection(Receiver):
             data = self._send_handshake(event)
         if self._out:
             data = self.data_to_send() + data
+        if now is not None:
+            self._timers.tell(now, self._state, self._waiting_for_eof())
         return data
 
     def _phase(self) -> Phase | None:
