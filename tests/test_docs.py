@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wsproto_lite import Connection, Role
-from wsproto_lite.events import Accept, Close, Event, Message, Request
+from wsproto_lite.events import Accept, Close, Event, Message, Ping, Request
 
 from .helpers import ROOT, events, frame, pair
 
@@ -72,3 +72,87 @@ def test_after_a_close_event_nothing_more_is_yielded() -> None:
     assert [type(e) for e in events(server)] == [Close]
     server.receive_data(frame(0x1, b"later"))
     assert events(server) == []
+
+
+# -- docs/embedding.md ---------------------------------------------------------------
+
+
+def test_embedding_upgrade_from_a_scope() -> None:
+    namespace = run_blocks("docs/embedding.md")
+    upgrade = namespace["upgrade_from_scope"]
+    headers = [
+        (b"host", b"h"),
+        (b"upgrade", b"websocket"),
+        (b"connection", b"Upgrade"),
+        (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+        (b"sec-websocket-version", b"13"),
+        (b"sec-websocket-protocol", b"chat"),
+    ]
+    scope = {"type": "websocket", "raw_path": b"/ws", "headers": headers, "http_version": "1.1"}
+    conn, data = upgrade(scope)
+    assert data.startswith(b"HTTP/1.1 101 ")
+    assert b"Sec-WebSocket-Protocol: chat" in data
+    assert conn.state.name == "OPEN"
+    scope["headers"] = [(k, b"8" if k == b"sec-websocket-version" else v) for k, v in headers]
+    conn, data = upgrade(scope)
+    assert data.startswith(b"HTTP/1.1 426 ")
+
+
+def test_embedding_opened_pair_talks_compressed() -> None:
+    namespace = run_blocks("docs/embedding.md")
+    client, server = namespace["client"], namespace["server"]
+    assert client.extensions
+    assert server.extensions
+    server.receive_data(client.send(Message("squeeze " * 50)))
+    assert events(server) == [Message("squeeze " * 50)]
+
+
+def test_embedding_asyncio_timer_loop_sends_keepalive_pings() -> None:
+    """The page's asyncio loop, as a server with a fast keepalive, against a
+    client on loopback that reads for a while and then closes."""
+    import asyncio
+
+    namespace = run_blocks("docs/embedding.md")
+    serve_connection = namespace["serve_connection"]
+    servers: list[Connection] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = Connection(Role.SERVER, ping_interval=0.05, ping_timeout=1.0, close_timeout=1.0)
+        servers.append(conn)
+        data = await reader.readuntil(b"\r\n\r\n")
+        conn.receive_data(data)
+        for _ in conn.events():
+            writer.write(conn.send(Accept()))
+        await serve_connection(conn, reader, writer)
+
+    async def main() -> list[Event]:
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        client = Connection(Role.CLIENT)
+        writer.write(client.send(Request(host="h", target="/")))
+        got: list[Event] = []
+        loop = asyncio.get_running_loop()
+        until = loop.time() + 0.4
+        while loop.time() < until:
+            try:
+                data = await asyncio.wait_for(reader.read(65536), until - loop.time())
+            except TimeoutError:
+                break
+            client.receive_data(data)
+            got.extend(client.events())
+            writer.write(client.data_to_send())  # the pongs
+        writer.write(client.send(Close()))
+        while not client.should_close_transport:
+            client.receive_data(await asyncio.wait_for(reader.read(65536), 5))
+            got.extend(client.events())
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return got
+
+    got = asyncio.run(main())
+    pings = [e for e in got if isinstance(e, Ping)]
+    assert len(pings) >= 3
+    assert got[-1] == Close(1000, "", by_peer=True)
+    assert servers[0].latency is not None
