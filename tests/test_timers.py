@@ -66,11 +66,11 @@ def test_a_late_pong_fails_the_connection_with_1011() -> None:
     server.handle_timer(14.9)
     assert server.state is ConnectionState.OPEN
     server.handle_timer(15.0)
-    assert events(server) == [Close(1011, "no pong to the keepalive ping in time")]
+    assert events(server) == [Close(1011, "keepalive ping timeout")]
     assert server.state is ConnectionState.CLOSED
     assert server.should_close_transport
     client.receive_data(server.data_to_send())
-    assert events(client) == [Close(1011, "", by_peer=True)]
+    assert events(client) == [Close(1011, "keepalive ping timeout", by_peer=True)]  # the peer is told why
 
 
 def test_7_1_1_a_closing_handshake_that_takes_too_long_closes_the_transport() -> None:

@@ -153,7 +153,8 @@ def encode_headers(headers: Iterable[Header]) -> list[tuple[bytes, bytes]]:
     """Headers as bytes, as h11 takes them (``str`` is Latin-1 on the wire)."""
     out = []
     for header in headers:
-        if not (isinstance(header, tuple) and len(header) == 2):
+        # A pair: a tuple, or a list as ASGI messages carry them.
+        if not (isinstance(header, tuple | list) and len(header) == 2):
             raise InvalidEventError(f"a header is a (name, value) pair, not {header!r}")
         out.append((latin1(header[0], "header name"), latin1(header[1], "header value")))
     return out

@@ -274,8 +274,8 @@ class Receiver:
             if timers.ping_payload is None:
                 self._out.append(encode_frame(PING, timers.ping(), mask=self._client))
             else:
-                error = RemoteProtocolError("no pong to the keepalive ping in time", code=1011)
-                self._events.append(self._fail(error))
+                error = RemoteProtocolError("keepalive ping timeout", code=1011)
+                self._events.append(self._fail(error, wire_reason=error.reason))
             return
         self._close_now = True
         if state is not ConnectionState.CLOSED:  # a client's wait for the server's TCP close ends silently
@@ -451,12 +451,13 @@ class Receiver:
         self._release()
         return (Close(1006, end.close),)
 
-    def _fail(self, error: RemoteProtocolError) -> Close:
+    def _fail(self, error: RemoteProtocolError, wire_reason: str = "") -> Close:
         """Fail the connection (RFC 6455, 7.1.7): queue a close frame with
-        the error's code unless one was sent already, report it, stop."""
+        the error's code (and ``wire_reason``; a peer's protocol error is not
+        explained to it) unless one was sent already, report it, stop."""
         failure = FAILED[self._state]
         if failure.close_frame:
-            self._out.append(encode_frame(CLOSE, encode_close(error.code, ""), mask=self._client))
+            self._out.append(encode_frame(CLOSE, encode_close(error.code, wire_reason), mask=self._client))
         self._state = failure.next
         self._close_now = True
         self._release()

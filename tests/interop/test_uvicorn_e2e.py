@@ -1,0 +1,113 @@
+"""uvicorn serving an ASGI application through wsproto_lite.uvicorn:
+WebSocketProtocol, as a real process on a free loopback port, with real
+clients: websockets (text, binary, compression negotiated, a denial with a
+body) and a wsproto_lite client on a plain socket that sees the server's
+keepalive pings (RFC 6455, 5.5.2)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
+
+from wsproto_lite import Connection, Role
+from wsproto_lite.events import Accept, Close, Message, Ping, Request
+
+from ..helpers import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def uvicorn_server(*options: str) -> Iterator[int]:
+    """uvicorn with our protocol class on a free port; stopped by its pid."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "tests.interop.uvicorn_app:app", "--port", str(port)]
+    command += ["--ws", "wsproto_lite.uvicorn:WebSocketProtocol", "--lifespan", "off", *options]
+    proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 20
+        for line in proc.stderr:
+            if "Uvicorn running on" in line:
+                break
+            assert time.monotonic() < deadline, "uvicorn did not start in time"
+        else:
+            pytest.fail("uvicorn exited before it started")
+        # Its log goes on being read, so that a full pipe never blocks it.
+        threading.Thread(target=proc.stderr.read, daemon=True).start()
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_websockets_client_exchanges_text_and_binary_compressed() -> None:
+    with (
+        uvicorn_server() as port,
+        connect(f"ws://127.0.0.1:{port}/echo", subprotocols=[Subprotocol("chat")]) as ws,
+    ):
+        assert ws.subprotocol == "chat"
+        assert [type(e).__name__ for e in ws.protocol.extensions] == ["PerMessageDeflate"]
+        ws.send("héllo " * 1000)
+        assert ws.recv() == "héllo " * 1000
+        ws.send(bytes(range(256)) * 100)
+        assert ws.recv() == bytes(range(256)) * 100
+        ws.close(1000, "bye")
+        assert ws.protocol.close_rcvd is not None
+        assert ws.protocol.close_rcvd.code == 1000
+
+
+def test_a_denial_response_reaches_the_client_with_its_body() -> None:
+    with (
+        uvicorn_server() as port,
+        pytest.raises(InvalidStatus) as error,
+        connect(f"ws://127.0.0.1:{port}/deny"),
+    ):
+        pass  # pragma: no cover
+    response = error.value.response
+    assert response.status_code == 403
+    assert response.body == b"not here"
+    assert response.headers["x-why"] == "test"
+
+
+def test_keepalive_pings_reach_a_client() -> None:
+    options = ("--ws-ping-interval", "0.2", "--ws-ping-timeout", "5")
+    with uvicorn_server(*options) as port, socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        client = Connection(Role.CLIENT)
+        sock.sendall(client.send(Request(host="127.0.0.1", target="/echo")))
+        pings = 0
+        accepted = False
+        deadline = time.monotonic() + 5
+        while pings < 2 and time.monotonic() < deadline:
+            client.receive_data(sock.recv(65536))
+            for event in client.events():
+                accepted = accepted or isinstance(event, Accept)
+                pings += isinstance(event, Ping)
+            sock.sendall(client.data_to_send())  # the pongs
+        assert accepted
+        assert pings >= 2
+        sock.sendall(client.send(Message("still here")))
+        got: list[object] = []
+        while not any(isinstance(e, Message) for e in got):
+            client.receive_data(sock.recv(65536))
+            got.extend(client.events())
+            sock.sendall(client.data_to_send())
+        assert Message("still here") in got
+        sock.sendall(client.send(Close()))
+        while not client.should_close_transport:
+            client.receive_data(sock.recv(65536))
+            list(client.events())
