@@ -156,3 +156,25 @@ def test_embedding_asyncio_timer_loop_sends_keepalive_pings() -> None:
     assert len(pings) >= 3
     assert got[-1] == Close(1000, "", by_peer=True)
     assert servers[0].latency is not None
+
+
+def test_embedding_blocking_timer_loop_fails_a_peer_that_never_answers_pings() -> None:
+    """The page's blocking loop, as a server with a fast keepalive, against a
+    client that reads but never answers: the server fails it with 1011."""
+    namespace = run_blocks("docs/embedding.md")
+    assert callable(namespace["serve_trio"])
+    serve_blocking = namespace["serve_blocking"]
+    server_sock, client_sock = socket.socketpair()
+    client, server = pair(server_opts={"ping_interval": 0.05, "ping_timeout": 0.1})
+    thread = threading.Thread(target=serve_blocking, args=(server, server_sock))
+    thread.start()
+    got: list[Event] = []
+    with client_sock:
+        client_sock.settimeout(5)
+        while not client.should_close_transport:
+            client.receive_data(client_sock.recv(65536))
+            got.extend(client.events())  # its pongs are never written
+    thread.join(5)
+    assert not thread.is_alive()
+    assert isinstance(got[0], Ping)
+    assert got[-1] == Close(1011, "keepalive ping timeout", by_peer=True)
