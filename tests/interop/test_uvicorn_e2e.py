@@ -1,11 +1,13 @@
 """uvicorn serving an ASGI application through wsproto_lite.uvicorn:
 WebSocketProtocol, as a real process on a free loopback port, with real
-clients: websockets (text, binary, compression negotiated, a denial with a
-body) and a wsproto_lite client on a plain socket that sees the server's
-keepalive pings (RFC 6455, 5.5.2)."""
+clients: websockets and Node's ws (text, binary, compression negotiated, a
+denial with a body, keepalive pings seen by the client) and a wsproto_lite
+client on a plain socket (keepalive pings, RFC 6455, 5.5.2)."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -23,6 +26,33 @@ from wsproto_lite import Connection, Role
 from wsproto_lite.events import Accept, Close, Message, Ping, Request
 
 from ..helpers import ROOT
+
+NODE_CLIENT = ROOT / "tests" / "interop" / "peers" / "node_client.js"
+NODE_MODULES = ROOT / ".cache" / "node"
+
+
+def node_ws() -> dict[str, str]:
+    """The environment that runs Node with the ws package, installed from
+    npm into .cache/node on first use."""
+    if not (NODE_MODULES / "node_modules" / "ws").exists():
+        NODE_MODULES.mkdir(parents=True, exist_ok=True)
+        npm = ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(NODE_MODULES), "ws@8"]
+        subprocess.run(npm, check=True, timeout=300)
+    return {**os.environ, "NODE_PATH": str(NODE_MODULES / "node_modules")}
+
+
+def node_client(url: str, linger_ms: int = 600) -> dict[str, Any]:
+    """What the Node ws client saw at ``url`` (see node_client.js)."""
+    done = subprocess.run(
+        ["node", str(NODE_CLIENT), url, str(linger_ms)],
+        env=node_ws(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def free_port() -> int:
@@ -111,3 +141,19 @@ def test_keepalive_pings_reach_a_client() -> None:
         while not client.should_close_transport:
             client.receive_data(sock.recv(65536))
             list(client.events())
+
+
+def test_node_ws_client_exchanges_messages_compressed_and_sees_pings() -> None:
+    with uvicorn_server("--ws-ping-interval", "0.2", "--ws-ping-timeout", "5") as port:
+        seen = node_client(f"ws://127.0.0.1:{port}/echo", linger_ms=700)
+    assert seen["protocol"] == "chat"
+    assert seen["extensions"].startswith("permessage-deflate")
+    assert seen["messages"] == [{"text": "héllo from node"}, {"binary": [0, 1, 2, 255]}]
+    assert seen["pings"] >= 2
+    assert seen["close"]["code"] == 1000
+
+
+def test_node_ws_client_reads_a_denial_with_its_body() -> None:
+    with uvicorn_server() as port:
+        seen = node_client(f"ws://127.0.0.1:{port}/deny")
+    assert seen == {"status": 403, "body": "not here"}
