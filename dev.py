@@ -10,7 +10,10 @@
                            each fast path saves)
 
 Both create ``.venv`` on first use and install the project and its
-development dependencies into it (again whenever pyproject.toml changes).
+development dependencies into it (again whenever pyproject.toml changes);
+``test`` also installs Chromium with apt when it is missing (the browser
+tests start it), and the tests fetch Node's ws package from npm and
+uvicorn's sdist from PyPI into ``.cache/``.
 Extra arguments after ``test`` go to pytest, for example
 ``python3 dev.py test -k handshake``.
 """
@@ -18,6 +21,8 @@ Extra arguments after ``test`` go to pytest, for example
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -57,7 +62,28 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+#: System packages the tests start for real, by the command that shows them.
+SYSTEM_PACKAGES = {"chromium": "chromium"}
+
+
+def ensure_system_packages() -> None:
+    """Install with apt what the tests need and the machine lacks (Chromium
+    for the browser tests); Node's packages come from npm in the tests."""
+    missing = [package for command, package in SYSTEM_PACKAGES.items() if shutil.which(command) is None]
+    if not missing:
+        return
+    apt = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    if os.geteuid() != 0 and shutil.which("sudo"):
+        apt.insert(0, "sudo")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    print("+", " ".join(apt), flush=True)
+    if subprocess.run(apt, env=env).returncode != 0:
+        run(*apt[: apt.index("install")], "update")
+        subprocess.run(apt, env=env, check=True)
+
+
 def test(pytest_args: list[str]) -> None:
+    ensure_system_packages()
     run(BIN / "ruff", "check", *CHECKED)
     run(BIN / "ruff", "format", "--check", *CHECKED)
     run(BIN / "mypy", "--strict", *CHECKED)

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,12 +66,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def uvicorn_server(*options: str) -> Iterator[int]:
+def uvicorn_server(*options: str, env: dict[str, str] | None = None) -> Iterator[int]:
     """uvicorn with our protocol class on a free port; stopped by its pid."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "tests.interop.uvicorn_app:app", "--port", str(port)]
     command += ["--ws", "wsproto_lite.uvicorn:WebSocketProtocol", "--lifespan", "off", *options]
-    proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stderr is not None
         deadline = time.monotonic() + 20
@@ -157,3 +161,47 @@ def test_node_ws_client_reads_a_denial_with_its_body() -> None:
     with uvicorn_server() as port:
         seen = node_client(f"ws://127.0.0.1:{port}/deny")
     assert seen == {"status": 403, "body": "not here"}
+
+
+def chromium() -> str:
+    """The Chromium that python3 dev.py installs (Debian's package)."""
+    exe = next(filter(None, map(shutil.which, ["chromium", "chromium-browser", "google-chrome"])), None)
+    assert exe, "no Chromium on PATH: python3 dev.py test installs it (apt-get install chromium)"
+    return exe
+
+
+def test_chromium_exchanges_messages_compressed_and_answers_pings(tmp_path: Path) -> None:
+    """A real browser: the page (tests/interop/peers/browser_page.html) is
+    served by the same uvicorn, is denied once, then echoes text and binary
+    with compression negotiated, and stays open across several keepalive
+    pings with a pong timeout shorter than its wait."""
+    report = tmp_path / "report.json"
+    env = {**os.environ, "WSPROTO_LITE_REPORT": str(report)}
+    options = ("--ws-ping-interval", "0.2", "--ws-ping-timeout", "0.5")
+    with uvicorn_server(*options, env=env) as port, tempfile.TemporaryDirectory() as profile:
+        flags = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+        flags += [
+            "--disable-background-networking",
+            "--disable-component-update",
+            f"--user-data-dir={profile}",
+        ]
+        browser = subprocess.Popen(
+            [chromium(), *flags, f"http://127.0.0.1:{port}/"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not report.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            os.killpg(browser.pid, signal.SIGKILL)
+            browser.wait(timeout=10)
+    assert report.exists(), "the browser sent no report within 30 s"
+    seen = json.loads(report.read_text())
+    assert seen["denied"] == 1006  # a script is not shown a denial's status or body
+    assert seen["protocol"] == "chat"
+    assert seen["extensions"].startswith("permessage-deflate")
+    assert seen["messages"] == [{"text": "héllo from chromium"}, {"binary": [0, 1, 2, 255]}]
+    assert seen["open_after_pings"] is True
