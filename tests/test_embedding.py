@@ -274,3 +274,16 @@ def test_opened_refuses_two_sessions_on_one_rsv_bit() -> None:
     sessions = finalize("permessage-deflate", [PerMessageDeflate()]) * 2
     with pytest.raises(LocalProtocolError, match="RSV"):
         Connection.opened(Role.SERVER, extensions=sessions)
+
+
+def test_the_core_does_not_import_uvicorn() -> None:
+    """wsproto_lite.uvicorn is an optional integration: importing the
+    library (and every public module) never imports uvicorn."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, wsproto_lite, wsproto_lite.events, wsproto_lite.extensions, wsproto_lite.connection; "
+        "assert 'uvicorn' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
