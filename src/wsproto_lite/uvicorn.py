@@ -107,6 +107,8 @@ class WebSocketProtocol(asyncio.Protocol):
         self.conn.handle_timer(self.loop.time())
 
     def data_received(self, data: bytes) -> None:
+        if self.lost:
+            return  # what a closed transport still delivers has no one to go to
         try:
             self.conn.receive_data(data, now=self.loop.time())
         except RemoteProtocolError as error:
