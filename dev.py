@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Set-up and checks for wsproto_lite; needs nothing but Python 3.11 or newer.
 
-    python3 dev.py demo    run the demo (the echo server of examples/socket_echo.py)
+    python3 dev.py demo    run the demo: the chat of examples/chat/ on
+                           http://127.0.0.1:8000/ (open it in a browser)
     python3 dev.py test    run every check: ruff, mypy --strict, and pytest with
                            branch coverage and the Autobahn conformance runs
     python3 dev.py bench   the benchmark against wsproto and websockets
@@ -20,6 +21,7 @@ Extra arguments after ``test`` go to pytest, for example
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -93,8 +95,8 @@ def test(pytest_args: list[str]) -> None:
 
 
 def demo() -> None:
-    print("Echo server; try .venv/bin/python examples/socket_client.py (Ctrl-C stops it).")
-    run(PYTHON, ROOT / "examples" / "socket_echo.py")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the chat
+        run(PYTHON, ROOT / "examples" / "chat" / "server.py", "--port", "8000")
 
 
 def bench(args: list[str]) -> None:

@@ -1,0 +1,246 @@
+"""The chat server of the documents this project grew from, on asyncio.
+
+    python examples/chat/server.py [--host 127.0.0.1] [--port 8000]
+
+One process serves the page over plain HTTP and the WebSockets on the same
+port: h11 reads each request; ``GET /`` gets the page, an upgrade to
+``/ws/<nickname>`` (URL-encoded) becomes a WebSocket through
+``Connection.receive_request``, anything else a 404.  The wire protocol:
+
+* the page sends each chat message as a text frame;
+* every *other* user receives ``{"sender": <nickname>, "msg": <text>}``;
+* joins and leaves are announced as ``{"type": "join" | "leave", "user": <nickname>}``.
+
+Limits, and what a user sees when they are broken:
+
+* text messages up to 64 KiB (more: the connection fails with 1009);
+* a binary message closes the connection with 1003 (unsupported data);
+* an empty nickname, or one already taken, closes it with 1008 and a reason;
+* each connection's outgoing queue holds at most ``QUEUE_LIMIT`` bytes
+  (1 MiB) of messages not yet written; a client that falls further behind
+  is closed with 1008 ("too slow"): it broke the server's policy of keeping
+  up, and waiting would not help it (1013, "try again later", is for a
+  server that is overloaded, which this is not).  One slow client never
+  holds up the others: each has its own queue and its own writer.  A
+  client that reads nothing at all is dropped one second later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from pathlib import Path
+from urllib.parse import unquote
+
+import h11
+
+from wsproto_lite import Connection, LocalProtocolError, RemoteProtocolError, Role
+from wsproto_lite.events import Accept, Close, Message, Reject, RejectData, Request
+from wsproto_lite.extensions import PerMessageDeflate
+
+PAGE = (Path(__file__).parent / "page.html").read_bytes()
+MAX_MESSAGE = 64 * 1024
+QUEUE_LIMIT = 1024 * 1024
+RECEIVE_SIZE = 65536
+#: Seconds a client over the queue limit has to read its close frame.
+SLOW_GRACE = 1.0
+
+
+class Client:
+    """One user: their connection, and the messages waiting to be written."""
+
+    def __init__(self, nickname: str, conn: Connection, writer: asyncio.StreamWriter) -> None:
+        self.nickname = nickname
+        self.conn = conn
+        self.writer = writer
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self.queued = 0  # bytes in the queue
+
+    def deliver(self, payload: dict[str, str]) -> None:
+        """Queue a message for this user, or close them if they are too slow."""
+        if self.conn.state.name != "OPEN":
+            return
+        data = self.conn.send(Message(json.dumps(payload)))
+        if self.queued + len(data) > QUEUE_LIMIT:
+            # The close frame waits behind what the client has not read; a
+            # client that reads nothing at all is dropped after SLOW_GRACE.
+            self.close(1008, "too slow: more than 1 MiB waiting to be sent")
+            asyncio.get_running_loop().call_later(SLOW_GRACE, self.writer.transport.abort)
+            return
+        self.queued += len(data)
+        self.queue.put_nowait(data)
+
+    def close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(LocalProtocolError):  # already closing
+            self.queue.put_nowait(self.conn.send(Close(code, reason)))
+
+
+class Room:
+    """Everyone connected, by nickname."""
+
+    def __init__(self) -> None:
+        self.clients: dict[str, Client] = {}
+
+    def broadcast(self, sender: Client | None, payload: dict[str, str]) -> None:
+        for client in list(self.clients.values()):
+            if client is not sender:
+                client.deliver(payload)
+
+
+async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, room: Room) -> None:
+    """One TCP connection: an HTTP request, then perhaps a WebSocket."""
+    try:
+        await handle_http(reader, writer, room)
+    except (OSError, h11.ProtocolError) as error:
+        print(f"connection lost: {error}", file=sys.stderr, flush=True)
+    finally:
+        writer.close()
+
+
+async def handle_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, room: Room) -> None:
+    http = h11.Connection(h11.SERVER)
+    while True:
+        event = http.next_event()
+        if event is h11.NEED_DATA:
+            http.receive_data(await reader.read(RECEIVE_SIZE))
+            continue
+        break
+    if not isinstance(event, h11.Request):
+        return
+    target = event.target.decode("latin-1")
+    upgrade = dict(event.headers).get(b"upgrade", b"").lower() == b"websocket"
+    if upgrade and target.startswith("/ws/"):
+        conn = Connection(
+            Role.SERVER,
+            max_message_size=MAX_MESSAGE,
+            extensions=[PerMessageDeflate()],
+            ping_interval=20,
+            ping_timeout=20,
+            close_timeout=10,
+        )
+        await open_websocket(conn, event, bytes(http.trailing_data[0]), reader, writer, room)
+        return
+    status, body = (200, PAGE) if target == "/" else (404, b"not found\n")
+    kind = b"text/html; charset=utf-8" if status == 200 else b"text/plain"
+    headers = [
+        (b"content-type", kind),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    writer.write(http.send(h11.Response(status_code=status, headers=headers)) or b"")
+    writer.write(http.send(h11.Data(data=body)) or b"")
+    writer.write(http.send(h11.EndOfMessage()) or b"")
+    await writer.drain()
+
+
+async def open_websocket(
+    conn: Connection,
+    request: h11.Request,
+    early: bytes,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    room: Room,
+) -> None:
+    """The handshake from the request h11 read, then the chat."""
+    try:
+        conn.receive_request(request.method, request.target, request.headers)
+    except RemoteProtocolError as error:
+        writer.write(conn.send(Reject(error.status_code or 400, headers=error.headers, has_body=True)))
+        writer.write(conn.send(RejectData(error.reason.encode())))
+        return
+    (ws_request,) = [e for e in conn.events() if isinstance(e, Request)]
+    writer.write(conn.send(Accept()))
+    if early:
+        conn.receive_data(early)
+    nickname = unquote(ws_request.target[4:].split("?")[0])
+    client = Client(nickname, conn, writer)
+    if not nickname.strip() or nickname in room.clients:
+        taken = "that nickname is taken: pick another"
+        client.close(1008, taken if nickname.strip() else "a nickname cannot be empty")
+        await write_queued(client)
+        await linger(conn, reader, writer)
+        return
+    room.clients[nickname] = client
+    room.broadcast(client, {"type": "join", "user": nickname})
+    sender = asyncio.create_task(write_loop(client))
+    try:
+        await read_loop(client, reader, room)
+    finally:
+        room.clients.pop(nickname, None)
+        room.broadcast(client, {"type": "leave", "user": nickname})
+        client.queue.put_nowait(b"")  # wakes the writer to finish
+        try:
+            await asyncio.wait_for(sender, 5)
+        except TimeoutError:  # a client that does not read: drop it
+            writer.transport.abort()
+
+
+async def read_loop(client: Client, reader: asyncio.StreamReader, room: Room) -> None:
+    """Feed what arrives to the connection, with its timers; route messages."""
+    conn = client.conn
+    loop = asyncio.get_running_loop()
+    conn.handle_timer(loop.time())
+    while not conn.should_close_transport:
+        deadline = conn.get_timer()
+        timeout = None if deadline is None else max(0.0, deadline - loop.time())
+        try:
+            data = await asyncio.wait_for(reader.read(RECEIVE_SIZE), timeout)
+        except TimeoutError:
+            conn.handle_timer(loop.time())
+        else:
+            conn.receive_data(data, now=loop.time())
+        for event in conn.events():
+            if isinstance(event, Message):
+                if isinstance(event.data, str):
+                    room.broadcast(client, {"sender": client.nickname, "msg": event.data})
+                else:
+                    client.close(1003, "this chat takes text messages only")
+        client.queue.put_nowait(conn.data_to_send())
+
+
+async def write_loop(client: Client) -> None:
+    """Write this user's queue, as fast as they read it, until the
+    connection says the transport is to close and nothing is left."""
+    while not (client.conn.should_close_transport and client.queue.empty()):
+        data = await client.queue.get()
+        client.queued = max(0, client.queued - len(data))
+        if data:
+            client.writer.write(data)
+            await client.writer.drain()
+
+
+async def write_queued(client: Client) -> None:
+    while not client.queue.empty():
+        client.writer.write(client.queue.get_nowait())
+    await client.writer.drain()
+
+
+async def linger(conn: Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """After our close frame: read until the peer answers, for a while."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(5):
+            while not conn.should_close_transport:
+                conn.receive_data(await reader.read(RECEIVE_SIZE))
+                list(conn.events())
+                writer.write(conn.data_to_send())
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description="The chat server: open the page in a browser.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args()
+    room = Room()
+    server = await asyncio.start_server(lambda r, w: serve(r, w, room), args.host, args.port)
+    host, port = server.sockets[0].getsockname()[:2]
+    print(f"chat on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

@@ -1,0 +1,166 @@
+"""The chat server of examples/chat/, started as a real process on a free
+loopback port, with websockets' client as its users: the seed documents'
+wire protocol (messages to everyone else as {"sender", "msg"}, joins and
+leaves as {"type", "user"}), the page over HTTP on the same port, and what
+bad input and a slow client get."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from wsproto_lite import Connection, Role
+from wsproto_lite.events import Accept, Request
+
+from ..helpers import ROOT
+
+SERVER = ROOT / "examples" / "chat" / "server.py"
+
+
+@contextmanager
+def chat_server() -> Iterator[int]:
+    """The chat on a free port (it reports the port it bound); stopped by pid."""
+    proc = subprocess.Popen([sys.executable, str(SERVER), "--port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        match = re.search(r":(\d+)/", proc.stdout.readline())
+        assert match, "the chat server did not report its port"
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
+        yield int(match.group(1))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def user(port: int, nickname: str) -> ClientConnection:
+    return connect(f"ws://127.0.0.1:{port}/ws/{nickname}", open_timeout=5)
+
+
+def receive(ws: ClientConnection) -> dict[str, Any]:
+    data = ws.recv(timeout=5)
+    assert isinstance(data, str)
+    result: dict[str, Any] = json.loads(data)
+    return result
+
+
+def test_messages_go_to_everyone_else_and_joins_and_leaves_are_announced() -> None:
+    with chat_server() as port, user(port, "alice") as alice:
+        with user(port, "b%C3%B6b") as bob:  # URL-encoded: böb
+            assert receive(alice) == {"type": "join", "user": "böb"}
+            with user(port, "carol") as carol:
+                assert receive(alice) == {"type": "join", "user": "carol"}
+                assert receive(bob) == {"type": "join", "user": "carol"}
+                bob.send("hello, all")
+                assert receive(alice) == {"sender": "böb", "msg": "hello, all"}
+                assert receive(carol) == {"sender": "böb", "msg": "hello, all"}
+                with pytest.raises(TimeoutError):
+                    bob.recv(timeout=0.3)  # nobody gets their own message back
+            assert receive(alice) == {"type": "leave", "user": "carol"}
+            assert receive(bob) == {"type": "leave", "user": "carol"}
+        assert receive(alice) == {"type": "leave", "user": "böb"}
+
+
+def test_compression_is_accepted() -> None:
+    with chat_server() as port, user(port, "zip") as ws:
+        assert [type(e).__name__ for e in ws.protocol.extensions] == ["PerMessageDeflate"]
+
+
+@pytest.mark.parametrize(
+    ("nickname", "reason"),
+    [("", "a nickname cannot be empty"), ("taken", "that nickname is taken: pick another")],
+)
+def test_an_empty_or_taken_nickname_is_closed_with_1008(nickname: str, reason: str) -> None:
+    with chat_server() as port, user(port, "taken"):
+        with user(port, nickname) as ws, pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+        assert ws.close_code == 1008
+        assert ws.close_reason == reason
+
+
+def test_a_binary_message_is_closed_with_1003_and_others_stay() -> None:
+    with chat_server() as port, user(port, "alice") as alice, user(port, "mallory") as mallory:
+        assert receive(alice) == {"type": "join", "user": "mallory"}
+        mallory.send(b"\x00\x01")
+        with pytest.raises(ConnectionClosed):
+            mallory.recv(timeout=5)
+        assert mallory.close_code == 1003
+        assert receive(alice) == {"type": "leave", "user": "mallory"}
+
+
+def test_a_message_over_64_kib_fails_with_1009() -> None:
+    with chat_server() as port, user(port, "big") as ws:
+        ws.send("x" * (64 * 1024 + 1))
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+        assert ws.close_code == 1009
+
+
+def test_the_page_is_served_on_the_same_port_and_other_paths_are_404() -> None:
+    with chat_server() as port:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            assert response.status == 200
+            assert b"new WebSocket" in response.read()
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/nothing", timeout=5)
+        assert error.value.code == 404
+
+
+def test_a_client_that_never_reads_is_closed_and_never_holds_up_the_others() -> None:
+    """A stuck client: its handshake done, it reads nothing more. The others
+    keep chatting; the stuck one is dropped once 1 MiB waits for it."""
+    with chat_server() as port, user(port, "alice") as alice, user(port, "bob") as bob:
+        assert receive(alice) == {"type": "join", "user": "bob"}
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as stuck:
+            conn = Connection(Role.CLIENT)
+            stuck.sendall(conn.send(Request(host="127.0.0.1", target="/ws/stuck")))
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += stuck.recv(1)
+            conn.receive_data(head)
+            assert [type(e) for e in conn.events()] == [Accept]
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            assert receive(alice) == {"type": "join", "user": "stuck"}
+            assert receive(bob) == {"type": "join", "user": "stuck"}
+            chunk = "y" * 60_000
+            deadline = time.monotonic() + 30
+            left = False
+            while not left and time.monotonic() < deadline:
+                alice.send(chunk)
+                assert receive(bob) == {"sender": "alice", "msg": chunk}  # bob is never held up
+                left = _poll(alice) == {"type": "leave", "user": "stuck"}
+            assert left, "the stuck client was never dropped"
+
+
+def _poll(ws: ClientConnection) -> dict[str, Any] | None:
+    try:
+        return receive_quick(ws)
+    except TimeoutError:
+        return None
+
+
+def receive_quick(ws: ClientConnection) -> dict[str, Any]:
+    data = ws.recv(timeout=0.05)
+    assert isinstance(data, str)
+    result: dict[str, Any] = json.loads(data)
+    return result
+
+
+def test_a_leaving_user_closes_cleanly() -> None:
+    with chat_server() as port, user(port, "alice") as alice:
+        alice.close(1001, "bye")
+        assert alice.protocol.close_rcvd is not None
+        assert alice.protocol.close_rcvd.code == 1001  # the server echoes the code (5.5.1)
