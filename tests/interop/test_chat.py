@@ -50,8 +50,8 @@ def user(port: int, nickname: str) -> ClientConnection:
     return connect(f"ws://127.0.0.1:{port}/ws/{nickname}", open_timeout=5)
 
 
-def receive(ws: ClientConnection) -> dict[str, Any]:
-    data = ws.recv(timeout=5)
+def receive(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
+    data = ws.recv(timeout=timeout)
     assert isinstance(data, str)
     result: dict[str, Any] = json.loads(data)
     return result
@@ -147,16 +147,9 @@ def test_a_client_that_never_reads_is_closed_and_never_holds_up_the_others() -> 
 
 def _poll(ws: ClientConnection) -> dict[str, Any] | None:
     try:
-        return receive_quick(ws)
+        return receive(ws, timeout=0.05)
     except TimeoutError:
         return None
-
-
-def receive_quick(ws: ClientConnection) -> dict[str, Any]:
-    data = ws.recv(timeout=0.05)
-    assert isinstance(data, str)
-    result: dict[str, Any] = json.loads(data)
-    return result
 
 
 def test_a_leaving_user_closes_cleanly() -> None:
