@@ -265,9 +265,8 @@ class Receiver:
         """
         timers = self._timers
         state = self._state
-        waiting = self._waiting_for_eof()
-        timers.tell(now, state, waiting)
-        deadline = timers.next(state, waiting)
+        self._tell(now)
+        deadline = timers.next(state, self._waiting_for_eof())
         if deadline is None or now < deadline:
             return
         if state is ConnectionState.OPEN:
@@ -283,6 +282,10 @@ class Receiver:
             self._release()
             what = "opening" if state is ConnectionState.CONNECTING else "closing"
             self._events.append(Close(1006, f"the {what} handshake timed out"))
+
+    def _tell(self, now: float) -> None:
+        """The caller said the time: the timers learn it, with the state."""
+        self._timers.tell(now, self._state, self._waiting_for_eof())
 
     def _waiting_for_eof(self) -> bool:
         """A client that closed cleanly, waiting for the server to close TCP."""

@@ -278,9 +278,9 @@ class Connection(Receiver):
         keepalive ping (:attr:`latency`) and the deadlines that the frames
         start exact (see :meth:`handle_timer`).
         """
-        state = self._state
         if now is not None:
-            self._timers.tell(now, state, self._waiting_for_eof())
+            self._tell(now)
+        state = self._state
         if not data:
             self._receive_eof(state)
         elif self._eof:
@@ -432,7 +432,7 @@ class Connection(Receiver):
         if self._out:
             data = self.data_to_send() + data
         if now is not None:
-            self._timers.tell(now, self._state, self._waiting_for_eof())
+            self._tell(now)
         return data
 
     def _phase(self) -> Phase | None:

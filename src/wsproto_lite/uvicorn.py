@@ -368,7 +368,7 @@ class WebSocketProtocol(asyncio.Protocol):
     # -- Writing, timers and the end ---------------------------------------------------
 
     def _write(self, data: bytes) -> None:
-        data = self.conn.data_to_send() + data
+        """Write what ``send`` returned (pending replies come first in it)."""
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
         self._flush()
@@ -384,10 +384,14 @@ class WebSocketProtocol(asyncio.Protocol):
         self._schedule_timer()
 
     def _schedule_timer(self) -> None:
+        """Wake up at the connection's next deadline; a timer already set for
+        it is kept (this runs after every read and every send)."""
+        deadline = self.conn.get_timer()
         if self.timer is not None:
+            if deadline is not None and self.timer.when() == deadline:
+                return
             self.timer.cancel()
             self.timer = None
-        deadline = self.conn.get_timer()
         if deadline is not None and self.transport is not None and not self.transport.is_closing():
             self.timer = self.loop.call_at(deadline, self._on_timer)
 
