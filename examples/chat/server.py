@@ -37,7 +37,7 @@ from urllib.parse import unquote
 
 import h11
 
-from wsproto_lite import Connection, LocalProtocolError, RemoteProtocolError, Role
+from wsproto_lite import Connection, ConnectionState, LocalProtocolError, RemoteProtocolError, Role
 from wsproto_lite.events import Accept, Close, Message, Reject, RejectData, Request
 from wsproto_lite.extensions import PerMessageDeflate
 
@@ -61,7 +61,7 @@ class Client:
 
     def deliver(self, payload: dict[str, str]) -> None:
         """Queue a message for this user, or close them if they are too slow."""
-        if self.conn.state.name != "OPEN":
+        if self.conn.state is not ConnectionState.OPEN:
             return
         data = self.conn.send(Message(json.dumps(payload)))
         if self.queued + len(data) > QUEUE_LIMIT:

@@ -94,9 +94,6 @@ class Assembler:
     )
 
     def __init__(self, max_message: int | None, max_frame: int | None, stream: bool) -> None:
-        self.max_message = max_message
-        self.max_frame = max_frame
-        self.whole_frame = 0
         self.set_limits(max_message, max_frame)
         self.stream = stream
         #: The message's opcode, 0 while no message is under way.

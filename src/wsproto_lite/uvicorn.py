@@ -32,7 +32,7 @@ from urllib.parse import unquote
 
 from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
 
-from . import Connection, ConnectionClosedError, RemoteProtocolError, Role
+from . import Connection, ConnectionClosedError, ConnectionState, RemoteProtocolError, Role
 from .events import Accept, Close, Header, Message, Reject, RejectData, Request
 from .extensions import PerMessageDeflate
 
@@ -257,7 +257,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self._send_response_body(kind, message)
         elif not self.close_sent:
             self._send_open(kind, message)
-        elif self.disconnected or self.conn.state.name == "CLOSED":
+        elif self.disconnected or self.conn.state is ConnectionState.CLOSED:
             raise ClientDisconnected
         else:
             raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending 'websocket.close'.")
@@ -340,7 +340,7 @@ class WebSocketProtocol(asyncio.Protocol):
             data = self.conn.send(Close(code, reason), now=self.loop.time())
         except ConnectionClosedError:
             data = b""
-        if self.conn.state.name == "LOCAL_CLOSING" and not self.lost:
+        if self.conn.state is ConnectionState.LOCAL_CLOSING and not self.lost:
             self.close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
             self._resume_reading()
         self._write(data)
@@ -351,7 +351,7 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _send_response(self, status: int, headers: Sequence[Header], body: bytes) -> None:
         """A whole HTTP response instead of the 101, once; then the end."""
-        if not self.response_started and self.conn.state.name == "CONNECTING":
+        if not self.response_started and self.conn.state is ConnectionState.CONNECTING:
             self.response_started = True
             headers = [*self.default_headers, *headers, (b"content-length", str(len(body)).encode())]
             self._write(self.conn.send(Reject(status, headers=headers, has_body=True)))
