@@ -155,6 +155,8 @@ class Receiver:
         "_close_now",
         "_eof",
         "_events",
+        "_expect_mask",
+        "_head",
         "_inbuf",
         "_msg",
         "_out",
@@ -183,6 +185,10 @@ class Receiver:
         self.auto_reply = auto_reply
         self._timers = timers  # keepalive pings await their pongs here
         self._client = client
+        # A server receives masked frames only, a client unmasked ones (5.1):
+        # the MASK bit to expect, and the shortest header of a frame.
+        self._expect_mask = 0 if client else 0x80
+        self._head = 2 if client else 6
         self._state = ConnectionState.CONNECTING
         self._close_now = False  # the transport should close (see should_close_transport)
         self._events: list[Event] = []  # handshake events, waiting for events()
@@ -305,8 +311,8 @@ class Receiver:
             yield queued.pop(0)
         buf = self._inbuf
         msg = self._msg
-        expect_mask = 0 if self._client else 0x80
-        head = 6 if expect_mask else 2
+        expect_mask = self._expect_mask
+        head = self._head
         least = head + 2  # enough to read a 16-bit length
         runs = not msg.stream
         fast_limit = msg.whole_frame
@@ -363,7 +369,7 @@ class Receiver:
         small frames after a fragment (whole-message mode only)."""
         if self._partial:
             return self._take_partial(buf, pos, end) if pos < end else _MORE
-        expect_mask = 0 if self._client else 0x80
+        expect_mask = self._expect_mask
         header = read_header(buf, pos, end, expect_mask, self._rsv_allowed)
         if header is None:
             return _MORE
@@ -424,8 +430,8 @@ class Receiver:
         """After a fragment of an uncompressed message, take the small
         continuation frames that follow (see wsproto_lite._runs)."""
         msg = self._msg
-        expect_mask = 0 if self._client else 0x80
-        head = 6 if expect_mask else 2
+        expect_mask = self._expect_mask
+        head = self._head
         limit = msg.whole_frame
         small = limit if limit < MAX_CONTROL_PAYLOAD else MAX_CONTROL_PAYLOAD
         if end - stop < 2 or buf[stop + 1] ^ expect_mask > small:
