@@ -23,6 +23,10 @@ Limits, and what a user sees when they are broken:
   server that is overloaded, which this is not).  One slow client never
   holds up the others: each has its own queue and its own writer.  A
   client that reads nothing at all is dropped one second later.
+
+It logs one line for each join (``join 'ada' (compressed)``) and each leave,
+with the close code that ended it (``leave 'ada' (close 1001)``; 1006 when
+the TCP connection ended without a closing handshake).
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import sys
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -58,6 +61,7 @@ class Client:
         self.writer = writer
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
         self.queued = 0  # bytes in the queue
+        self.close_code = 1006  # until a Close event says otherwise
 
     def deliver(self, payload: dict[str, str]) -> None:
         """Queue a message for this user, or close them if they are too slow."""
@@ -95,9 +99,13 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, room
     try:
         await handle_http(reader, writer, room)
     except (OSError, h11.ProtocolError) as error:
-        print(f"connection lost: {error}", file=sys.stderr, flush=True)
+        log(f"connection lost: {error}")
     finally:
         writer.close()
+
+
+def log(line: str) -> None:
+    print(line, flush=True)
 
 
 async def handle_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, room: Room) -> None:
@@ -164,12 +172,14 @@ async def open_websocket(
         await linger(conn, reader, writer)
         return
     room.clients[nickname] = client
+    log(f"join {nickname!r} ({'compressed' if conn.extensions else 'uncompressed'})")
     room.broadcast(client, {"type": "join", "user": nickname})
     sender = asyncio.create_task(write_loop(client))
     try:
         await read_loop(client, reader, room)
     finally:
         room.clients.pop(nickname, None)
+        log(f"leave {nickname!r} (close {client.close_code})")
         room.broadcast(client, {"type": "leave", "user": nickname})
         client.queue.put_nowait(b"")  # wakes the writer to finish
         try:
@@ -198,6 +208,8 @@ async def read_loop(client: Client, reader: asyncio.StreamReader, room: Room) ->
                     room.broadcast(client, {"sender": client.nickname, "msg": event.data})
                 else:
                     client.close(1003, "this chat takes text messages only")
+            elif isinstance(event, Close):
+                client.close_code = event.code
         client.queue.put_nowait(conn.data_to_send())
 
 

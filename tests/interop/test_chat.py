@@ -7,16 +7,10 @@ bad input and a slow client get."""
 from __future__ import annotations
 
 import json
-import re
 import socket
-import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -26,24 +20,7 @@ from websockets.sync.client import ClientConnection, connect
 from wsproto_lite import Connection, Role
 from wsproto_lite.events import Accept, Request
 
-from ..helpers import ROOT
-
-SERVER = ROOT / "examples" / "chat" / "server.py"
-
-
-@contextmanager
-def chat_server() -> Iterator[int]:
-    """The chat on a free port (it reports the port it bound); stopped by pid."""
-    proc = subprocess.Popen([sys.executable, str(SERVER), "--port", "0"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        match = re.search(r":(\d+)/", proc.stdout.readline())
-        assert match, "the chat server did not report its port"
-        threading.Thread(target=proc.stdout.read, daemon=True).start()
-        yield int(match.group(1))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+from .chat_process import chat_server
 
 
 def user(port: int, nickname: str) -> ClientConnection:
@@ -58,10 +35,10 @@ def receive(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
 
 
 def test_messages_go_to_everyone_else_and_joins_and_leaves_are_announced() -> None:
-    with chat_server() as port, user(port, "alice") as alice:
-        with user(port, "b%C3%B6b") as bob:  # URL-encoded: böb
+    with chat_server() as chat, user(chat.port, "alice") as alice:
+        with user(chat.port, "b%C3%B6b") as bob:  # URL-encoded: böb
             assert receive(alice) == {"type": "join", "user": "böb"}
-            with user(port, "carol") as carol:
+            with user(chat.port, "carol") as carol:
                 assert receive(alice) == {"type": "join", "user": "carol"}
                 assert receive(bob) == {"type": "join", "user": "carol"}
                 bob.send("hello, all")
@@ -75,7 +52,7 @@ def test_messages_go_to_everyone_else_and_joins_and_leaves_are_announced() -> No
 
 
 def test_compression_is_accepted() -> None:
-    with chat_server() as port, user(port, "zip") as ws:
+    with chat_server() as chat, user(chat.port, "zip") as ws:
         assert [type(e).__name__ for e in ws.protocol.extensions] == ["PerMessageDeflate"]
 
 
@@ -84,15 +61,15 @@ def test_compression_is_accepted() -> None:
     [("", "a nickname cannot be empty"), ("taken", "that nickname is taken: pick another")],
 )
 def test_an_empty_or_taken_nickname_is_closed_with_1008(nickname: str, reason: str) -> None:
-    with chat_server() as port, user(port, "taken"):
-        with user(port, nickname) as ws, pytest.raises(ConnectionClosed):
+    with chat_server() as chat, user(chat.port, "taken"):
+        with user(chat.port, nickname) as ws, pytest.raises(ConnectionClosed):
             ws.recv(timeout=5)
         assert ws.close_code == 1008
         assert ws.close_reason == reason
 
 
 def test_a_binary_message_is_closed_with_1003_and_others_stay() -> None:
-    with chat_server() as port, user(port, "alice") as alice, user(port, "mallory") as mallory:
+    with chat_server() as chat, user(chat.port, "alice") as alice, user(chat.port, "mallory") as mallory:
         assert receive(alice) == {"type": "join", "user": "mallory"}
         mallory.send(b"\x00\x01")
         with pytest.raises(ConnectionClosed):
@@ -102,29 +79,30 @@ def test_a_binary_message_is_closed_with_1003_and_others_stay() -> None:
 
 
 def test_a_message_over_64_kib_fails_with_1009() -> None:
-    with chat_server() as port, user(port, "big") as ws:
+    with chat_server() as chat, user(chat.port, "big") as ws:
         ws.send("x" * (64 * 1024 + 1))
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=5)
         assert ws.close_code == 1009
+        chat.wait_for_line(r"^leave 'big' \(close 1009\)$")
 
 
 def test_the_page_is_served_on_the_same_port_and_other_paths_are_404() -> None:
-    with chat_server() as port:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+    with chat_server() as chat:
+        with urllib.request.urlopen(f"{chat.url}", timeout=5) as response:
             assert response.status == 200
             assert b"new WebSocket" in response.read()
         with pytest.raises(urllib.error.HTTPError) as error:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/nothing", timeout=5)
+            urllib.request.urlopen(f"{chat.url}nothing", timeout=5)
         assert error.value.code == 404
 
 
 def test_a_client_that_never_reads_is_closed_and_never_holds_up_the_others() -> None:
     """A stuck client: its handshake done, it reads nothing more. The others
     keep chatting; the stuck one is dropped once 1 MiB waits for it."""
-    with chat_server() as port, user(port, "alice") as alice, user(port, "bob") as bob:
+    with chat_server() as chat, user(chat.port, "alice") as alice, user(chat.port, "bob") as bob:
         assert receive(alice) == {"type": "join", "user": "bob"}
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as stuck:
+        with socket.create_connection(("127.0.0.1", chat.port), timeout=5) as stuck:
             conn = Connection(Role.CLIENT)
             stuck.sendall(conn.send(Request(host="127.0.0.1", target="/ws/stuck")))
             head = b""
@@ -153,7 +131,8 @@ def _poll(ws: ClientConnection) -> dict[str, Any] | None:
 
 
 def test_a_leaving_user_closes_cleanly() -> None:
-    with chat_server() as port, user(port, "alice") as alice:
+    with chat_server() as chat, user(chat.port, "alice") as alice:
         alice.close(1001, "bye")
         assert alice.protocol.close_rcvd is not None
         assert alice.protocol.close_rcvd.code == 1001  # the server echoes the code (5.5.1)
+        chat.wait_for_line(r"^leave 'alice' \(close 1001\)$")
