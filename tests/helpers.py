@@ -7,8 +7,11 @@ import re
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +21,59 @@ from wsproto_lite.events import Accept, Event, Request
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@dataclass
+class Example:
+    """An example started as a real process: the port it reported, and the
+    lines it logged since."""
+
+    proc: subprocess.Popen[str]
+    port: int
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def wait_for_line(self, pattern: str, timeout: float = 10) -> re.Match[str]:
+        """The first line logged that matches ``pattern``, waiting for it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if match := re.search(pattern, line):
+                    return match
+            time.sleep(0.02)
+        raise AssertionError(f"the example never logged {pattern!r}; it logged {self.lines}")
+
+
 @contextmanager
-def echo_server(*args: str, script: str = "socket_echo.py") -> Iterator[int]:
-    """Run an example echo server on a free port, as a user would; yield the port."""
+def example(path: Path, *args: str) -> Iterator[Example]:
+    """Run an example server on a free port, as a user would (it reports
+    the port it bound on its first line); stop it by its process id."""
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "examples" / script), "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, str(path), "--port", "0", *args], stdout=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None
         match = re.search(r":(\d+)/", proc.stdout.readline())
-        assert match, "the echo server did not report its port"
-        yield int(match.group(1))
+        assert match, f"{path.name} did not report its port"
+        started = Example(proc, int(match.group(1)))
+        threading.Thread(target=_collect, args=(proc.stdout, started.lines), daemon=True).start()
+        yield started
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _collect(stream: Iterable[str], lines: list[str]) -> None:
+    for line in stream:
+        lines.append(line.rstrip("\n"))
+
+
+@contextmanager
+def echo_server(*args: str, script: str = "socket_echo.py") -> Iterator[int]:
+    """Run an example echo server on a free port; yield the port."""
+    with example(ROOT / "examples" / script, *args) as started:
+        yield started.port
 
 
 def events(conn: Connection) -> list[Event]:
