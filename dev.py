@@ -12,9 +12,9 @@
 
 Both create ``.venv`` on first use and install the project and its
 development dependencies into it (again whenever pyproject.toml changes);
-``test`` also installs Chromium with apt when it is missing (the browser
-tests start it), and the tests fetch Node's ws package from npm and
-uvicorn's sdist from PyPI into ``.cache/``.
+``test`` also installs Chromium and redis-server with apt when they are
+missing (the browser and Redis tests start them), and the tests fetch
+Node's ws package from npm and uvicorn's sdist from PyPI into ``.cache/``.
 Extra arguments after ``test`` go to pytest, for example
 ``python3 dev.py test -k handshake``.
 """
@@ -65,12 +65,14 @@ def ensure_venv() -> None:
 
 
 #: System packages the tests start for real, by the command that shows them.
-SYSTEM_PACKAGES = {"chromium": "chromium"}
+#: Commands the tests run, and the Debian package that provides each.
+SYSTEM_PACKAGES = {"chromium": "chromium", "redis-server": "redis-server"}
 
 
 def ensure_system_packages() -> None:
     """Install with apt what the tests need and the machine lacks (Chromium
-    for the browser tests); Node's packages come from npm in the tests."""
+    for the browser tests, redis-server for the chat's Redis test); Node's
+    packages come from npm in the tests."""
     missing = [package for command, package in SYSTEM_PACKAGES.items() if shutil.which(command) is None]
     if not missing:
         return

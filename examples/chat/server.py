@@ -1,6 +1,6 @@
 """The chat server of the documents this project grew from, on asyncio.
 
-    python examples/chat/server.py [--host 127.0.0.1] [--port 8000]
+    python examples/chat/server.py [--host 127.0.0.1] [--port 8000] [--redis URL]
 
 One process serves the page over plain HTTP and the WebSockets on the same
 port: h11 reads each request; ``GET /`` gets the page, an upgrade to
@@ -10,6 +10,10 @@ port: h11 reads each request; ``GET /`` gets the page, an upgrade to
 * the page sends each chat message as a text frame;
 * every *other* user receives ``{"sender": <nickname>, "msg": <text>}``;
 * joins and leaves are announced as ``{"type": "join" | "leave", "user": <nickname>}``.
+
+With ``--redis redis://host:port/`` several chat processes share one room
+through Redis publish/subscribe (rooms.py); without it the room lives in
+this process.
 
 Limits, and what a user sees when they are broken:
 
@@ -39,6 +43,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import h11
+from rooms import RedisRoom, Room
 
 from wsproto_lite import Connection, ConnectionState, LocalProtocolError, RemoteProtocolError, Role
 from wsproto_lite.events import Accept, Close, Message, Reject, RejectData, Request
@@ -80,18 +85,6 @@ class Client:
     def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(LocalProtocolError):  # already closing
             self.queue.put_nowait(self.conn.send(Close(code, reason)))
-
-
-class Room:
-    """Everyone connected, by nickname."""
-
-    def __init__(self) -> None:
-        self.clients: dict[str, Client] = {}
-
-    def broadcast(self, sender: Client | None, payload: dict[str, str]) -> None:
-        for client in list(self.clients.values()):
-            if client is not sender:
-                client.deliver(payload)
 
 
 async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, room: Room) -> None:
@@ -165,22 +158,21 @@ async def open_websocket(
         conn.receive_data(early)
     nickname = unquote(ws_request.target[4:].split("?")[0])
     client = Client(nickname, conn, writer)
-    if not nickname.strip() or nickname in room.clients:
+    if not nickname.strip() or not await room.add(client):
         taken = "that nickname is taken: pick another"
         client.close(1008, taken if nickname.strip() else "a nickname cannot be empty")
         await write_queued(client)
         await linger(conn, reader, writer)
         return
-    room.clients[nickname] = client
     log(f"join {nickname!r} ({'compressed' if conn.extensions else 'uncompressed'})")
-    room.broadcast(client, {"type": "join", "user": nickname})
+    await room.broadcast(client, {"type": "join", "user": nickname})
     sender = asyncio.create_task(write_loop(client))
     try:
         await read_loop(client, reader, room)
     finally:
-        room.clients.pop(nickname, None)
+        await room.remove(client)
         log(f"leave {nickname!r} (close {client.close_code})")
-        room.broadcast(client, {"type": "leave", "user": nickname})
+        await room.broadcast(client, {"type": "leave", "user": nickname})
         client.queue.put_nowait(b"")  # wakes the writer to finish
         try:
             await asyncio.wait_for(sender, 5)
@@ -205,7 +197,7 @@ async def read_loop(client: Client, reader: asyncio.StreamReader, room: Room) ->
         for event in conn.events():
             if isinstance(event, Message):
                 if isinstance(event.data, str):
-                    room.broadcast(client, {"sender": client.nickname, "msg": event.data})
+                    await room.broadcast(client, {"sender": client.nickname, "msg": event.data})
                 else:
                     client.close(1003, "this chat takes text messages only")
             elif isinstance(event, Close):
@@ -244,13 +236,22 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description="The chat server: open the page in a browser.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--redis", metavar="URL", help="share the room with other processes through this Redis"
+    )
     args = parser.parse_args()
     room = Room()
+    if args.redis:
+        room = redis_room = RedisRoom(args.redis)
+        await redis_room.start()
     server = await asyncio.start_server(lambda r, w: serve(r, w, room), args.host, args.port)
     host, port = server.sockets[0].getsockname()[:2]
     print(f"chat on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
-    async with server:
-        await server.serve_forever()
+    try:
+        async with server:
+            await server.serve_forever()
+    finally:
+        await room.close()
 
 
 if __name__ == "__main__":
