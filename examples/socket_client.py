@@ -1,68 +1,59 @@
 """A client on a blocking socket: connect, send each argument, print the echo.
 
 ``python examples/socket_client.py ws://127.0.0.1:9000/ hello world``
+(``wss://`` too; ``--cafile ca.pem`` to trust a test certificate).
+
+The loop is socket_echo.py's, from the other side: read until the
+connection's next deadline, feed, hand the events to the application
+(``shared.Dialogue``), send its answers, write.  After the closing handshake
+it waits for the server to close TCP first (RFC 6455, 7.1.1): the
+connection's ``--close-timeout`` bounds the wait.
 """
 
 from __future__ import annotations
 
 import argparse
 import socket
-from urllib.parse import urlsplit
+import sys
+import time
 
+from shared import Dialogue, StoppedReading, Target, client_arguments, timers
+from socket_echo import send, step
 from wsproto_lite import Connection, Role
-from wsproto_lite.events import Accept, Close, Message, Reject, RejectData, Request
-
-#: How long to wait for the server to close the TCP connection after the
-#: closing handshake before closing it ourselves.
-CLOSE_TIMEOUT = 5.0
+from wsproto_lite.events import Request
+from wsproto_lite.extensions import PerMessageDeflate
 
 
-def run(url: str, messages: list[str]) -> None:
-    parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or 80
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    conn = Connection(Role.CLIENT)
-    with socket.create_connection((host, port)) as sock:
-        sock.sendall(conn.send(Request(host=f"{host}:{port}", target=target)))
-        # Replies are counted, not matched: a server may also speak first or
-        # send more.  Whatever comes after our Close is still printed.
-        replies_due = len(messages)
+def run(args: argparse.Namespace, target: Target) -> None:
+    conn = Connection(Role.CLIENT, **timers(args))
+    dialogue = Dialogue(target, args.messages)
+    request = Request(host=target.authority, target=target.resource, extensions=[PerMessageDeflate()])
+    with connect(target, args) as sock:
+        send(sock, conn.send(request, now=time.monotonic()), args)
+        server_closed = False
+        conn.handle_timer(time.monotonic())
         while not conn.should_close_transport:
-            data = sock.recv(65536)
-            conn.receive_data(data)
+            server_closed = step(sock, conn) == b""
             for event in conn.events():
-                if isinstance(event, Accept):
-                    print(f"connected to {url}")
-                    for text in messages:
-                        sock.sendall(conn.send(Message(text)))
-                    if not messages:
-                        sock.sendall(conn.send(Close()))
-                elif isinstance(event, Message):
-                    print(f"received {type(event.data).__name__}: {event.data!r}")
-                    replies_due -= 1
-                    if replies_due == 0:
-                        sock.sendall(conn.send(Close(1000, "done")))
-                elif isinstance(event, Reject):
-                    print(f"rejected with status {event.status_code}")
-                elif isinstance(event, RejectData) and event.data:
-                    print(event.data.decode("utf-8", "replace"))
-                elif isinstance(event, Close):
-                    print(f"closed: {event.code} {event.reason}")
-                    # After the closing handshake the server closes first.
-                    sock.settimeout(CLOSE_TIMEOUT)
-            sock.sendall(conn.data_to_send())
+                for answer in dialogue.on_event(event):
+                    send(sock, conn.send(answer, now=time.monotonic()), args)
+            send(sock, conn.data_to_send(), args)
+    dialogue.finish(server_closed)
+
+
+def connect(target: Target, args: argparse.Namespace) -> socket.socket:
+    sock = socket.create_connection((target.host, target.port), timeout=args.open_timeout or None)
+    if target.tls is None:
+        return sock
+    return target.tls.wrap_socket(sock, server_hostname=target.host)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("url", nargs="?", default="ws://127.0.0.1:9000/")
-    parser.add_argument("messages", nargs="*", default=["hello", "world"])
-    args = parser.parse_args()
+    args, target = client_arguments(__doc__ or "")
     try:
-        run(args.url, args.messages)
-    except TimeoutError:
-        print("the server did not close the connection in time; closed it ourselves")
+        run(args, target)
+    except (OSError, StoppedReading) as error:  # refused, reset, timed out, or a bad certificate
+        sys.exit(f"connection lost: {error}")
 
 
 if __name__ == "__main__":
