@@ -136,7 +136,9 @@ async def serve(args: argparse.Namespace) -> None:
     if tls is None:
         await trio.serve_listeners(functools.partial(serve_client, args), tcp)
     else:
-        listeners = [trio.SSLListener(listener, tls) for listener in tcp]
+        # https_compatible: as browsers do, a client may end TCP without
+        # TLS's close_notify; the closing handshake already said goodbye.
+        listeners = [trio.SSLListener(listener, tls, https_compatible=True) for listener in tcp]
         await trio.serve_listeners(functools.partial(serve_client, args), listeners)
 
 

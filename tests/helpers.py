@@ -48,10 +48,10 @@ class Example:
 @contextmanager
 def example(path: Path, *args: str) -> Iterator[Example]:
     """Run an example server on a free port, as a user would (it reports
-    the port it bound on its first line); stop it by its process id."""
-    proc = subprocess.Popen(
-        [sys.executable, str(path), "--port", "0", *args], stdout=subprocess.PIPE, text=True
-    )
+    the port it bound on its first line); stop it by its process id.  What
+    it writes to stdout and stderr becomes ``lines``."""
+    command = [sys.executable, str(path), "--port", "0", *args]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None
         match = re.search(r":(\d+)/", proc.stdout.readline())

@@ -6,6 +6,10 @@ Redis: nicknames are members of one Redis set (so a name is taken across
 every process), and every message and announcement is published on one
 channel that each process subscribes to and delivers to its own users.
 
+Publish/subscribe has no snapshot: a join or a message published just
+before a user joins another process may still reach them there, as it
+would have had they joined a moment earlier.
+
 A process that dies without saying goodbye leaves its users' names in the
 set; a real deployment would give each name a lease (a key with a TTL that
 the process renews), which is more Redis than this example needs.

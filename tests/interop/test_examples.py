@@ -319,6 +319,7 @@ def _chatty_server(listener: socket.socket) -> None:
                 pass
 
 
+@pytest.mark.parametrize("client", ["socket_client.py", "asyncio_client.py", "trio_client.py"])
 @pytest.mark.parametrize(
     ("messages", "received"),
     [
@@ -326,14 +327,16 @@ def _chatty_server(listener: socket.socket) -> None:
         (["one", "two"], ["welcome", "one", "extra", "two", "extra"]),
     ],
 )
-def test_socket_client_prints_messages_it_did_not_ask_for(messages: list[str], received: list[str]) -> None:
+def test_each_client_prints_messages_it_did_not_ask_for(
+    client: str, messages: list[str], received: list[str]
+) -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.settimeout(10)
         server = threading.Thread(target=_chatty_server, args=(listener,), daemon=True)
         server.start()
         url = f"ws://127.0.0.1:{listener.getsockname()[1]}/"
         result = subprocess.run(
-            [sys.executable, str(ROOT / "examples" / "socket_client.py"), url, *messages],
+            [sys.executable, str(ROOT / "examples" / client), url, *messages],
             capture_output=True,
             text=True,
             timeout=30,
