@@ -1,17 +1,22 @@
-"""Who is in the chat, and how a message reaches them.
+"""Who is in which room, and how a message reaches them.
 
-``Room`` keeps everything in this process (the default).  ``RedisRoom``
-lets several chat processes, on one machine or many, share one room through
-Redis: nicknames are members of one Redis set (so a name is taken across
-every process), and every message and announcement is published on one
-channel that each process subscribes to and delivers to its own users.
+A user is in one room, named in the query of the URL they connect to
+(``/ws/<nickname>?room=<name>``; without it, the room everyone shares, ``""``).
+A nickname is unique within its room.
+
+``Rooms`` keeps everything in this process (the default).  ``RedisRooms``
+lets several chat processes, on one machine or many, share the rooms through
+Redis: each room's nicknames are one Redis set (so a name is taken across
+every process), and everything said in a room is published on that room's
+channel; each process subscribes to all of them (one pattern, one Redis
+connection) and delivers to its own users.
 
 Publish/subscribe has no snapshot: a join or a message published just
 before a user joins another process may still reach them there, as it
 would have had they joined a moment earlier.
 
 A process that dies without saying goodbye leaves its users' names in the
-set; a real deployment would give each name a lease (a key with a TTL that
+sets; a real deployment would give each name a lease (a key with a TTL that
 the process renews), which is more Redis than this example needs.
 """
 
@@ -23,57 +28,61 @@ from typing import Any, Protocol
 
 
 class Member(Protocol):
-    """What a room needs of a user: their name and a way to reach them."""
+    """What a room needs of a user: their name, their room, a way to reach them."""
 
     nickname: str
+    room: str
 
     def deliver(self, payload: dict[str, str]) -> None: ...
 
 
-class Room:
-    """Everyone connected to this process, by nickname."""
+class Rooms:
+    """Everyone connected to this process: room name -> nickname -> member."""
 
     def __init__(self) -> None:
-        self.members: dict[str, Member] = {}
+        self.rooms: dict[str, dict[str, Member]] = {}
 
     async def add(self, member: Member) -> bool:
-        """Add a member; False when the nickname is taken."""
-        if member.nickname in self.members or not await self.claim(member.nickname):
+        """Add a member to their room; False when the nickname is taken there."""
+        room = self.rooms.setdefault(member.room, {})
+        if member.nickname in room or not await self.claim(member):
             return False
-        self.members[member.nickname] = member
+        room[member.nickname] = member
         return True
 
     async def remove(self, member: Member) -> None:
-        if self.members.get(member.nickname) is member:
-            del self.members[member.nickname]
-            await self.release(member.nickname)
+        room = self.rooms.get(member.room, {})
+        if room.get(member.nickname) is member:
+            del room[member.nickname]
+            if not room:
+                del self.rooms[member.room]
+            await self.release(member.room, member.nickname)
 
-    async def claim(self, nickname: str) -> bool:
-        """Take a nickname that no member of this process has; False when
-        another process has it."""
+    async def claim(self, member: Member) -> bool:
+        """Take a nickname that no member of this process has in that room;
+        False when another process has it."""
         return True
 
-    async def release(self, nickname: str) -> None:
+    async def release(self, room: str, nickname: str) -> None:
         """Give a nickname back."""
 
-    async def broadcast(self, sender: Member | None, payload: dict[str, str]) -> None:
-        """Send ``payload`` to everyone but ``sender``."""
-        self.deliver(None if sender is None else sender.nickname, payload)
+    async def broadcast(self, sender: Member, payload: dict[str, str]) -> None:
+        """Send ``payload`` to everyone in the sender's room but the sender."""
+        self.deliver(sender.room, sender.nickname, payload)
 
-    def deliver(self, skip: str | None, payload: dict[str, str]) -> None:
-        for member in list(self.members.values()):
+    def deliver(self, room: str, skip: str, payload: dict[str, str]) -> None:
+        for member in list(self.rooms.get(room, {}).values()):
             if member.nickname != skip:
                 member.deliver(payload)
 
     async def close(self) -> None:
-        """Release what the room holds."""
+        """Release what the rooms hold."""
 
 
-class RedisRoom(Room):
-    """One room shared by every chat process connected to the same Redis."""
+class RedisRooms(Rooms):
+    """Rooms shared by every chat process connected to the same Redis."""
 
-    USERS = "wsproto_lite:chat:users"
-    CHANNEL = "wsproto_lite:chat"
+    PREFIX = "wsproto_lite:chat:"
 
     def __init__(self, url: str) -> None:
         import redis.asyncio  # only this mode needs redis-py
@@ -85,33 +94,36 @@ class RedisRoom(Room):
 
     async def start(self) -> None:
         """Subscribe before the first user can join, so nothing is missed."""
-        await self.pubsub.subscribe(self.CHANNEL)
+        await self.pubsub.psubscribe(self.PREFIX + "room:*")
         self.listener = asyncio.create_task(self.listen())
 
-    async def claim(self, nickname: str) -> bool:
-        return bool(await self.redis.sadd(self.USERS, nickname))
+    async def claim(self, member: Member) -> bool:
+        return bool(await self.redis.sadd(self.PREFIX + "users:" + member.room, member.nickname))
 
-    async def release(self, nickname: str) -> None:
-        await self.redis.srem(self.USERS, nickname)
+    async def release(self, room: str, nickname: str) -> None:
+        await self.redis.srem(self.PREFIX + "users:" + room, nickname)
 
-    async def broadcast(self, sender: Member | None, payload: dict[str, str]) -> None:
+    async def broadcast(self, sender: Member, payload: dict[str, str]) -> None:
         # Every process delivers it, this one included (when Redis hands it
         # back): one path, and the same order everywhere.  A nickname is
-        # unique across the processes, so skipping it anywhere is right.
-        skip = None if sender is None else sender.nickname
-        await self.redis.publish(self.CHANNEL, json.dumps({"skip": skip, "payload": payload}))
+        # unique in its room across the processes, so skipping it anywhere
+        # is right.
+        message = json.dumps({"skip": sender.nickname, "payload": payload})
+        await self.redis.publish(self.PREFIX + "room:" + sender.room, message)
 
     async def listen(self) -> None:
         async for message in self.pubsub.listen():
-            if message["type"] != "message":
+            if message["type"] != "pmessage":
                 continue
+            room = message["channel"].decode().removeprefix(self.PREFIX + "room:")
             published = json.loads(message["data"])
-            self.deliver(published["skip"], published["payload"])
+            self.deliver(room, published["skip"], published["payload"])
 
     async def close(self) -> None:
         if self.listener is not None:
             self.listener.cancel()
-        for nickname in list(self.members):
-            await self.release(nickname)
+        for room, members in list(self.rooms.items()):
+            for nickname in list(members):
+                await self.release(room, nickname)
         await self.pubsub.aclose()
         await self.redis.aclose()

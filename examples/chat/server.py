@@ -11,9 +11,10 @@ port: h11 reads each request; ``GET /`` gets the page, an upgrade to
 * every *other* user receives ``{"sender": <nickname>, "msg": <text>}``;
 * joins and leaves are announced as ``{"type": "join" | "leave", "user": <nickname>}``.
 
-With ``--redis redis://host:port/`` several chat processes share one room
-through Redis publish/subscribe (rooms.py); without it the room lives in
-this process.
+A user is in one room: ``/ws/<nickname>?room=<name>`` (without a room,
+the one everyone shares; the page uses that).  With ``--redis
+redis://host:port/`` several chat processes share the rooms through Redis
+publish/subscribe (rooms.py); without it the rooms live in this process.
 
 Limits, and what a user sees when they are broken:
 
@@ -40,10 +41,10 @@ import asyncio
 import contextlib
 import json
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 import h11
-from rooms import RedisRoom, Room
+from rooms import RedisRooms, Rooms
 
 from wsproto_lite import Connection, ConnectionState, LocalProtocolError, RemoteProtocolError, Role
 from wsproto_lite.events import Accept, Close, Message, Reject, RejectData, Request
@@ -55,13 +56,17 @@ QUEUE_LIMIT = 1024 * 1024
 RECEIVE_SIZE = 65536
 #: Seconds a client over the queue limit has to read its close frame.
 SLOW_GRACE = 1.0
+#: Connections the kernel may hold for us before we accept them: many
+#: users arriving at once (a reconnect storm) are not refused.
+BACKLOG = 1024
 
 
 class Client:
     """One user: their connection, and the messages waiting to be written."""
 
-    def __init__(self, nickname: str, conn: Connection, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, nickname: str, room: str, conn: Connection, writer: asyncio.StreamWriter) -> None:
         self.nickname = nickname
+        self.room = room
         self.conn = conn
         self.writer = writer
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -87,10 +92,10 @@ class Client:
             self.queue.put_nowait(self.conn.send(Close(code, reason)))
 
 
-async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, room: Room) -> None:
+async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rooms: Rooms) -> None:
     """One TCP connection: an HTTP request, then perhaps a WebSocket."""
     try:
-        await handle_http(reader, writer, room)
+        await handle_http(reader, writer, rooms)
     except (OSError, h11.ProtocolError) as error:
         log(f"connection lost: {error}")
     finally:
@@ -101,7 +106,7 @@ def log(line: str) -> None:
     print(line, flush=True)
 
 
-async def handle_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, room: Room) -> None:
+async def handle_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rooms: Rooms) -> None:
     http = h11.Connection(h11.SERVER)
     while True:
         event = http.next_event()
@@ -122,7 +127,7 @@ async def handle_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
             ping_timeout=20,
             close_timeout=10,
         )
-        await open_websocket(conn, event, bytes(http.trailing_data[0]), reader, writer, room)
+        await open_websocket(conn, event, bytes(http.trailing_data[0]), reader, writer, rooms)
         return
     status, body = (200, PAGE) if target == "/" else (404, b"not found\n")
     kind = b"text/html; charset=utf-8" if status == 200 else b"text/plain"
@@ -143,7 +148,7 @@ async def open_websocket(
     early: bytes,
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
-    room: Room,
+    rooms: Rooms,
 ) -> None:
     """The handshake from the request h11 read, then the chat."""
     try:
@@ -156,23 +161,25 @@ async def open_websocket(
     writer.write(conn.send(Accept()))
     if early:
         conn.receive_data(early)
-    nickname = unquote(ws_request.target[4:].split("?")[0])
-    client = Client(nickname, conn, writer)
-    if not nickname.strip() or not await room.add(client):
+    path, _, query = ws_request.target.partition("?")
+    nickname = unquote(path[4:])
+    room = parse_qs(query).get("room", [""])[0]
+    client = Client(nickname, room, conn, writer)
+    if not nickname.strip() or not await rooms.add(client):
         taken = "that nickname is taken: pick another"
         client.close(1008, taken if nickname.strip() else "a nickname cannot be empty")
         await write_queued(client)
         await linger(conn, reader, writer)
         return
     log(f"join {nickname!r} ({'compressed' if conn.extensions else 'uncompressed'})")
-    await room.broadcast(client, {"type": "join", "user": nickname})
+    await rooms.broadcast(client, {"type": "join", "user": nickname})
     sender = asyncio.create_task(write_loop(client))
     try:
-        await read_loop(client, reader, room)
+        await read_loop(client, reader, rooms)
     finally:
-        await room.remove(client)
+        await rooms.remove(client)
         log(f"leave {nickname!r} (close {client.close_code})")
-        await room.broadcast(client, {"type": "leave", "user": nickname})
+        await rooms.broadcast(client, {"type": "leave", "user": nickname})
         client.queue.put_nowait(b"")  # wakes the writer to finish
         try:
             await asyncio.wait_for(sender, 5)
@@ -180,7 +187,7 @@ async def open_websocket(
             writer.transport.abort()
 
 
-async def read_loop(client: Client, reader: asyncio.StreamReader, room: Room) -> None:
+async def read_loop(client: Client, reader: asyncio.StreamReader, rooms: Rooms) -> None:
     """Feed what arrives to the connection, with its timers; route messages."""
     conn = client.conn
     loop = asyncio.get_running_loop()
@@ -197,7 +204,7 @@ async def read_loop(client: Client, reader: asyncio.StreamReader, room: Room) ->
         for event in conn.events():
             if isinstance(event, Message):
                 if isinstance(event.data, str):
-                    await room.broadcast(client, {"sender": client.nickname, "msg": event.data})
+                    await rooms.broadcast(client, {"sender": client.nickname, "msg": event.data})
                 else:
                     client.close(1003, "this chat takes text messages only")
             elif isinstance(event, Close):
@@ -237,21 +244,23 @@ async def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument(
-        "--redis", metavar="URL", help="share the room with other processes through this Redis"
+        "--redis", metavar="URL", help="share the rooms with other processes through this Redis"
     )
     args = parser.parse_args()
-    room = Room()
+    rooms = Rooms()
     if args.redis:
-        room = redis_room = RedisRoom(args.redis)
-        await redis_room.start()
-    server = await asyncio.start_server(lambda r, w: serve(r, w, room), args.host, args.port)
+        rooms = redis_rooms = RedisRooms(args.redis)
+        await redis_rooms.start()
+    server = await asyncio.start_server(
+        lambda reader, writer: serve(reader, writer, rooms), args.host, args.port, backlog=BACKLOG
+    )
     host, port = server.sockets[0].getsockname()[:2]
     print(f"chat on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
     try:
         async with server:
             await server.serve_forever()
     finally:
-        await room.close()
+        await rooms.close()
 
 
 if __name__ == "__main__":

@@ -51,6 +51,24 @@ def test_messages_go_to_everyone_else_and_joins_and_leaves_are_announced() -> No
         assert receive(alice) == {"type": "leave", "user": "böb"}
 
 
+def test_rooms_are_apart_and_a_nickname_is_unique_only_in_its_room() -> None:
+    with (
+        chat_server() as chat,
+        user(chat.port, "ann?room=a") as ann,
+        user(chat.port, "ann?room=b") as other_ann,
+    ):
+        with user(chat.port, "bo?room=a") as bo:
+            assert receive(ann) == {"type": "join", "user": "bo"}
+            bo.send("only room a")
+            assert receive(ann) == {"sender": "bo", "msg": "only room a"}
+            other_ann.send("only room b")
+            with pytest.raises(TimeoutError):
+                ann.recv(timeout=0.3)
+            with pytest.raises(TimeoutError):
+                other_ann.recv(timeout=0.1)  # nobody else in room b
+        assert receive(ann) == {"type": "leave", "user": "bo"}
+
+
 def test_compression_is_accepted() -> None:
     with chat_server() as chat, user(chat.port, "zip") as ws:
         assert [type(e).__name__ for e in ws.protocol.extensions] == ["PerMessageDeflate"]
