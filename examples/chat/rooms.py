@@ -33,7 +33,7 @@ class Member(Protocol):
     nickname: str
     room: str
 
-    def deliver(self, payload: dict[str, str]) -> None: ...
+    def deliver(self, text: str) -> None: ...
 
 
 class Rooms:
@@ -68,12 +68,13 @@ class Rooms:
 
     async def broadcast(self, sender: Member, payload: dict[str, str]) -> None:
         """Send ``payload`` to everyone in the sender's room but the sender."""
-        self.deliver(sender.room, sender.nickname, payload)
+        self.deliver(sender.room, sender.nickname, json.dumps(payload))
 
-    def deliver(self, room: str, skip: str, payload: dict[str, str]) -> None:
+    def deliver(self, room: str, skip: str, text: str) -> None:
+        """Give ``text`` (encoded once for everyone) to the room, but ``skip``."""
         for member in list(self.rooms.get(room, {}).values()):
             if member.nickname != skip:
-                member.deliver(payload)
+                member.deliver(text)
 
     async def close(self) -> None:
         """Release what the rooms hold."""
@@ -108,7 +109,7 @@ class RedisRooms(Rooms):
         # back): one path, and the same order everywhere.  A nickname is
         # unique in its room across the processes, so skipping it anywhere
         # is right.
-        message = json.dumps({"skip": sender.nickname, "payload": payload})
+        message = json.dumps({"skip": sender.nickname, "text": json.dumps(payload)})
         await self.redis.publish(self.PREFIX + "room:" + sender.room, message)
 
     async def listen(self) -> None:
@@ -117,7 +118,7 @@ class RedisRooms(Rooms):
                 continue
             room = message["channel"].decode().removeprefix(self.PREFIX + "room:")
             published = json.loads(message["data"])
-            self.deliver(room, published["skip"], published["payload"])
+            self.deliver(room, published["skip"], published["text"])
 
     async def close(self) -> None:
         if self.listener is not None:

@@ -21,13 +21,14 @@ Limits, and what a user sees when they are broken:
 * text messages up to 64 KiB (more: the connection fails with 1009);
 * a binary message closes the connection with 1003 (unsupported data);
 * an empty nickname, or one already taken, closes it with 1008 and a reason;
-* each connection's outgoing queue holds at most ``QUEUE_LIMIT`` bytes
-  (1 MiB) of messages not yet written; a client that falls further behind
-  is closed with 1008 ("too slow"): it broke the server's policy of keeping
-  up, and waiting would not help it (1013, "try again later", is for a
-  server that is overloaded, which this is not).  One slow client never
-  holds up the others: each has its own queue and its own writer.  A
-  client that reads nothing at all is dropped one second later.
+* each connection's outgoing queue (its asyncio transport's buffer) holds
+  at most ``QUEUE_LIMIT`` bytes (1 MiB) of frames not yet written, and
+  then one close frame: a client that falls further behind is closed with
+  1008 ("too slow"): it broke the server's policy of keeping up, and
+  waiting would not help it (1013, "try again later", is for a server that
+  is overloaded, which this is not).  One slow client never holds up the
+  others: nothing waits for a client to read; its frames go to its own
+  buffer.  A client that reads nothing at all is dropped one second later.
 
 It logs one line for each join (``join 'ada' (compressed)``) and each leave,
 with the close code that ended it (``leave 'ada' (close 1001)``; 1006 when
@@ -39,7 +40,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
@@ -62,34 +62,41 @@ BACKLOG = 1024
 
 
 class Client:
-    """One user: their connection, and the messages waiting to be written."""
+    """One user: their connection, and their transport, whose buffer holds
+    what they have not read yet."""
 
     def __init__(self, nickname: str, room: str, conn: Connection, writer: asyncio.StreamWriter) -> None:
         self.nickname = nickname
         self.room = room
         self.conn = conn
-        self.writer = writer
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self.queued = 0  # bytes in the queue
+        self.transport = writer.transport
+        self.too_slow = False
         self.close_code = 1006  # until a Close event says otherwise
 
-    def deliver(self, payload: dict[str, str]) -> None:
-        """Queue a message for this user, or close them if they are too slow."""
-        if self.conn.state is not ConnectionState.OPEN:
+    def deliver(self, text: str) -> None:
+        """Send a message to this user (the rooms call it)."""
+        if self.conn.state is ConnectionState.OPEN:
+            self.write(self.conn.send(Message(text)))
+
+    def write(self, data: bytes) -> None:
+        """Write, or close a user with more than QUEUE_LIMIT bytes unread.
+
+        The transport's buffer is the user's queue: asyncio writes what the
+        socket takes at once and keeps the rest.  Over the limit, the close
+        frame waits behind what the user has not read, and a user that
+        reads nothing at all is dropped after SLOW_GRACE."""
+        if self.transport.is_closing() or self.too_slow or not data:
             return
-        data = self.conn.send(Message(json.dumps(payload)))
-        if self.queued + len(data) > QUEUE_LIMIT:
-            # The close frame waits behind what the client has not read; a
-            # client that reads nothing at all is dropped after SLOW_GRACE.
+        if self.transport.get_write_buffer_size() + len(data) > QUEUE_LIMIT:
+            self.too_slow = True
             self.close(1008, "too slow: more than 1 MiB waiting to be sent")
-            asyncio.get_running_loop().call_later(SLOW_GRACE, self.writer.transport.abort)
+            asyncio.get_running_loop().call_later(SLOW_GRACE, self.transport.abort)
             return
-        self.queued += len(data)
-        self.queue.put_nowait(data)
+        self.transport.write(data)
 
     def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(LocalProtocolError):  # already closing
-            self.queue.put_nowait(self.conn.send(Close(code, reason)))
+            self.transport.write(self.conn.send(Close(code, reason)))
 
 
 async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rooms: Rooms) -> None:
@@ -168,75 +175,47 @@ async def open_websocket(
     if not nickname.strip() or not await rooms.add(client):
         taken = "that nickname is taken: pick another"
         client.close(1008, taken if nickname.strip() else "a nickname cannot be empty")
-        await write_queued(client)
-        await linger(conn, reader, writer)
+        await read_loop(client, reader, None)  # until the user answers, or the close timeout
         return
     log(f"join {nickname!r} ({'compressed' if conn.extensions else 'uncompressed'})")
     await rooms.broadcast(client, {"type": "join", "user": nickname})
-    sender = asyncio.create_task(write_loop(client))
     try:
         await read_loop(client, reader, rooms)
     finally:
         await rooms.remove(client)
         log(f"leave {nickname!r} (close {client.close_code})")
         await rooms.broadcast(client, {"type": "leave", "user": nickname})
-        client.queue.put_nowait(b"")  # wakes the writer to finish
         try:
-            await asyncio.wait_for(sender, 5)
-        except TimeoutError:  # a client that does not read: drop it
+            async with asyncio.timeout(5):
+                await writer.drain()  # what the user has not read yet
+        except TimeoutError:  # a user that does not read: drop them
             writer.transport.abort()
 
 
-async def read_loop(client: Client, reader: asyncio.StreamReader, rooms: Rooms) -> None:
-    """Feed what arrives to the connection, with its timers; route messages."""
+async def read_loop(client: Client, reader: asyncio.StreamReader, rooms: Rooms | None) -> None:
+    """Feed what arrives to the connection, with its timers, until it
+    ends; route the messages to the user's room (with no rooms: a refused
+    user, whose close frame is on its way)."""
     conn = client.conn
     loop = asyncio.get_running_loop()
     conn.handle_timer(loop.time())
     while not conn.should_close_transport:
-        deadline = conn.get_timer()
-        timeout = None if deadline is None else max(0.0, deadline - loop.time())
         try:
-            data = await asyncio.wait_for(reader.read(RECEIVE_SIZE), timeout)
+            async with asyncio.timeout_at(conn.get_timer()):
+                data = await reader.read(RECEIVE_SIZE)
         except TimeoutError:
             conn.handle_timer(loop.time())
         else:
             conn.receive_data(data, now=loop.time())
         for event in conn.events():
-            if isinstance(event, Message):
+            if isinstance(event, Message) and rooms is not None:
                 if isinstance(event.data, str):
                     await rooms.broadcast(client, {"sender": client.nickname, "msg": event.data})
                 else:
                     client.close(1003, "this chat takes text messages only")
             elif isinstance(event, Close):
                 client.close_code = event.code
-        client.queue.put_nowait(conn.data_to_send())
-
-
-async def write_loop(client: Client) -> None:
-    """Write this user's queue, as fast as they read it, until the
-    connection says the transport is to close and nothing is left."""
-    while not (client.conn.should_close_transport and client.queue.empty()):
-        data = await client.queue.get()
-        client.queued = max(0, client.queued - len(data))
-        if data:
-            client.writer.write(data)
-            await client.writer.drain()
-
-
-async def write_queued(client: Client) -> None:
-    while not client.queue.empty():
-        client.writer.write(client.queue.get_nowait())
-    await client.writer.drain()
-
-
-async def linger(conn: Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """After our close frame: read until the peer answers, for a while."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(5):
-            while not conn.should_close_transport:
-                conn.receive_data(await reader.read(RECEIVE_SIZE))
-                list(conn.events())
-                writer.write(conn.data_to_send())
+        client.write(conn.data_to_send())
 
 
 async def main() -> None:
