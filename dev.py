@@ -8,7 +8,8 @@
     python3 dev.py bench   the benchmark against wsproto and websockets
                            (--quick for a smoke run, --write to update
                            docs/performance.md, --fastpaths for what
-                           each fast path saves)
+                           each fast path saves, --c10k for ten
+                           thousand connections to the chat)
 
 Both create ``.venv`` on first use and install the project and its
 development dependencies into it (again whenever pyproject.toml changes);
@@ -105,6 +106,9 @@ def bench(args: list[str]) -> None:
     if "--fastpaths" in args:
         args.remove("--fastpaths")
         run(PYTHON, ROOT / "benchmarks" / "fastpaths.py", *args)
+    elif "--c10k" in args:
+        args.remove("--c10k")
+        run(PYTHON, ROOT / "benchmarks" / "c10k.py", *args)
     else:
         run(PYTHON, ROOT / "benchmarks" / "run.py", *args)
 

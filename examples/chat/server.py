@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
@@ -99,10 +100,18 @@ class Client:
             self.transport.write(self.conn.send(Close(code, reason)))
 
 
-async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rooms: Rooms) -> None:
+@dataclass
+class Chat:
+    """What every connection shares: the rooms, and the keepalive period."""
+
+    rooms: Rooms
+    ping_interval: float | None = 20.0
+
+
+async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, chat: Chat) -> None:
     """One TCP connection: an HTTP request, then perhaps a WebSocket."""
     try:
-        await handle_http(reader, writer, rooms)
+        await handle_http(reader, writer, chat)
     except (OSError, h11.ProtocolError) as error:
         log(f"connection lost: {error}")
     finally:
@@ -113,7 +122,7 @@ def log(line: str) -> None:
     print(line, flush=True)
 
 
-async def handle_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rooms: Rooms) -> None:
+async def handle_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, chat: Chat) -> None:
     http = h11.Connection(h11.SERVER)
     while True:
         event = http.next_event()
@@ -130,11 +139,11 @@ async def handle_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
             Role.SERVER,
             max_message_size=MAX_MESSAGE,
             extensions=[PerMessageDeflate()],
-            ping_interval=20,
+            ping_interval=chat.ping_interval,
             ping_timeout=20,
             close_timeout=10,
         )
-        await open_websocket(conn, event, bytes(http.trailing_data[0]), reader, writer, rooms)
+        await open_websocket(conn, event, bytes(http.trailing_data[0]), reader, writer, chat.rooms)
         return
     status, body = (200, PAGE) if target == "/" else (404, b"not found\n")
     kind = b"text/html; charset=utf-8" if status == 200 else b"text/plain"
@@ -223,6 +232,9 @@ async def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument(
+        "--ping-interval", type=float, default=20, help="seconds between keepalive pings; 0: none"
+    )
+    parser.add_argument(
         "--redis", metavar="URL", help="share the rooms with other processes through this Redis"
     )
     args = parser.parse_args()
@@ -230,8 +242,9 @@ async def main() -> None:
     if args.redis:
         rooms = redis_rooms = RedisRooms(args.redis)
         await redis_rooms.start()
+    chat = Chat(rooms, args.ping_interval or None)
     server = await asyncio.start_server(
-        lambda reader, writer: serve(reader, writer, rooms), args.host, args.port, backlog=BACKLOG
+        lambda reader, writer: serve(reader, writer, chat), args.host, args.port, backlog=BACKLOG
     )
     host, port = server.sockets[0].getsockname()[:2]
     print(f"chat on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
