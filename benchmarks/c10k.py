@@ -47,6 +47,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +73,25 @@ def rss_kib(pid: int) -> int:
     return int(status.split("VmRSS:")[1].split()[0])
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_split(pid: int) -> tuple[float, float]:
+    """The seconds of CPU the process has used: in user space, in the kernel."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_split(pid))
+
+
+@contextmanager
+def server_cpu(pid: int) -> Iterator[dict[str, float]]:
+    """The CPU the server spends in the block: "user" (Python) and "system" (the kernel)."""
+    spent: dict[str, float] = {}
+    user, system = cpu_split(pid)
+    yield spent
+    user_after, system_after = cpu_split(pid)
+    spent.update(user=user_after - user, system=system_after - system)
 
 
 def open_files(pid: int) -> int:
@@ -257,28 +275,42 @@ class Load:
 
     def fan_out(self, rounds: int) -> dict[str, Any]:
         sender, *others = self.users.values()
-        p50s, p99s = [], []
-        for number in range(rounds):
-            text = f"round {number}"
-            payload = json.dumps({"sender": sender.nickname, "msg": text}).encode()
-            frame = bytes([0x81, len(payload)]) + payload
-            for user in others:
-                user.mode, user.expected, user.arrived = "collect", frame, 0.0
-                user.buffer.clear()
-            self.waiting = len(others)
-            sent = time.perf_counter()
-            self.send(sender, text)
-            deadline = time.monotonic() + 120
-            while self.waiting:
-                assert time.monotonic() < deadline, f"{self.waiting} users never got the message"
-                self.pump(0.1)
-            times = sorted(user.arrived - sent for user in others)
-            wrong = sum(bytes(user.buffer) != frame for user in others)
-            assert not wrong, f"{wrong} users got something other than the message's frame"
-            p50s.append(statistics.median(times) * 1000)
-            p99s.append(times[int(len(times) * 0.99) - 1] * 1000)
-            self.quiet(0.2)
-        return {"median_ms": p50s, "p99_ms": p99s}
+        p50s: list[float] = []
+        p99s: list[float] = []
+        with server_cpu(self.pid) as spent:
+            for number in range(rounds):
+                self.one_round(sender, others, number, p50s, p99s)
+        return {
+            "median_ms": p50s,
+            "p99_ms": p99s,
+            # what the server spent per round, in Python and in the kernel
+            "server_user_ms": spent["user"] / rounds * 1000,
+            "server_system_ms": spent["system"] / rounds * 1000,
+        }
+
+    def one_round(
+        self, sender: User, others: list[User], number: int, p50s: list[float], p99s: list[float]
+    ) -> None:
+        """One message from ``sender``: when it reached each of the others."""
+        text = f"round {number}"
+        payload = json.dumps({"sender": sender.nickname, "msg": text}).encode()
+        frame = bytes([0x81, len(payload)]) + payload
+        for user in others:
+            user.mode, user.expected, user.arrived = "collect", frame, 0.0
+            user.buffer.clear()
+        self.waiting = len(others)
+        sent = time.perf_counter()
+        self.send(sender, text)
+        deadline = time.monotonic() + 120
+        while self.waiting:
+            assert time.monotonic() < deadline, f"{self.waiting} users never got the message"
+            self.pump(0.1)
+        times = sorted(user.arrived - sent for user in others)
+        wrong = sum(bytes(user.buffer) != frame for user in others)
+        assert not wrong, f"{wrong} users got something other than the message's frame"
+        p50s.append(statistics.median(times) * 1000)
+        p99s.append(times[int(len(times) * 0.99) - 1] * 1000)
+        self.quiet(0.2)
 
 
 def generate(args: argparse.Namespace) -> dict[str, Any]:
@@ -295,10 +327,16 @@ def generate(args: argparse.Namespace) -> dict[str, Any]:
     load.close_all()
     load.server_idle()
     started = time.perf_counter()
-    load.connect(n, "all")
-    load.quiet(seconds=1.0)
+    with server_cpu(args.server_pid) as spent:
+        load.connect(n, "all")
+        load.quiet(seconds=1.0)
     storm = time.perf_counter() - started - 1.0  # the last second was the quiet one
-    result["join_storm"] = {"deliveries": n * (n - 1) // 2, "seconds": storm}
+    result["join_storm"] = {
+        "deliveries": n * (n - 1) // 2,
+        "seconds": storm,
+        "server_user_seconds": spent["user"],
+        "server_system_seconds": spent["system"],
+    }
     progress("join storm", result["join_storm"])
     result["fan_out"] = load.fan_out(args.rounds)
     return result
@@ -320,7 +358,10 @@ def raise_open_files(needed: int) -> None:
 
 def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     server = subprocess.Popen(
-        [sys.executable, *SERVERS[name], "--port", "0"], stdout=subprocess.PIPE, text=True
+        [sys.executable, *SERVERS[name], "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # websockets warns about writes to the users reset at the end of a phase
+        text=True,
     )
     try:
         assert server.stdout is not None
@@ -354,87 +395,55 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         server.wait(timeout=30)
 
 
+#: The table's rows: what, where in a result (a list: its median), the unit,
+#: and which way is better.
+ROWS = [
+    ("memory per connection", "rss_kib_per_connection", "KiB", "lower"),
+    ("fan-out to all, median arrival", "fan_out.median_ms", "ms", "lower"),
+    ("fan-out to all, 99th percentile", "fan_out.p99_ms", "ms", "lower"),
+    ("fan-out: server CPU per round, Python", "fan_out.server_user_ms", "ms", "lower"),
+    ("fan-out: server CPU per round, kernel", "fan_out.server_system_ms", "ms", "lower"),
+    ("join storm (n(n-1)/2 deliveries)", "join_storm.seconds", "s", "lower"),
+    ("join storm: server CPU, Python", "join_storm.server_user_seconds", "s", "lower"),
+    ("join storm: server CPU, kernel", "join_storm.server_system_seconds", "s", "lower"),
+    ("steady state: messages handled", "steady.messages_per_second", "/s", "higher"),
+    ("steady state: server CPU", "steady.server_cpu_percent", "%", "lower"),
+    ("steady state: latency, median", "steady.latency_ms_p50", "ms", "lower"),
+    ("steady state: latency, 99th percentile", "steady.latency_ms_p99", "ms", "lower"),
+    ("opening all connections", "connect_seconds", "s", "lower"),
+]
+
+
+def value(result: dict[str, Any], path: str) -> float:
+    found: Any = result
+    for key in path.split("."):
+        found = found[key]
+    return float(statistics.median(found) if isinstance(found, list) else found)
+
+
 def table(results: dict[str, dict[str, Any]]) -> str:
     ours, theirs = results["wsproto_lite"], results["websockets"]
-
-    def row(what: str, a: float, b: float, unit: str, better: str) -> str:
-        ratio = (b / a) if better == "lower" else (a / b)
-        return f"| {what} | {a:,.1f} {unit} | {b:,.1f} {unit} | {ratio:.2f}x |"
-
-    def spread(values: list[float]) -> str:
-        return f"{min(values):,.1f}-{max(values):,.1f}"
-
-    fan_ours, fan_theirs = ours["fan_out"], theirs["fan_out"]
-    steady_ours, steady_theirs = ours["steady"], theirs["steady"]
-    rows = [
-        (
-            "memory per connection",
-            ours["rss_kib_per_connection"],
-            theirs["rss_kib_per_connection"],
-            "KiB",
-            "lower",
-        ),
-        (
-            "fan-out to all, median arrival",
-            statistics.median(fan_ours["median_ms"]),
-            statistics.median(fan_theirs["median_ms"]),
-            "ms",
-            "lower",
-        ),
-        (
-            "fan-out to all, 99th percentile",
-            statistics.median(fan_ours["p99_ms"]),
-            statistics.median(fan_theirs["p99_ms"]),
-            "ms",
-            "lower",
-        ),
-        (
-            "join storm (n(n-1)/2 deliveries)",
-            ours["join_storm"]["seconds"],
-            theirs["join_storm"]["seconds"],
-            "s",
-            "lower",
-        ),
-        (
-            "steady state: messages handled",
-            steady_ours["messages_per_second"],
-            steady_theirs["messages_per_second"],
-            "/s",
-            "higher",
-        ),
-        (
-            "steady state: server CPU",
-            steady_ours["server_cpu_percent"],
-            steady_theirs["server_cpu_percent"],
-            "%",
-            "lower",
-        ),
-        (
-            "steady state: latency, median",
-            steady_ours["latency_ms_p50"],
-            steady_theirs["latency_ms_p50"],
-            "ms",
-            "lower",
-        ),
-        (
-            "steady state: latency, 99th percentile",
-            steady_ours["latency_ms_p99"],
-            steady_theirs["latency_ms_p99"],
-            "ms",
-            "lower",
-        ),
-        ("opening all connections", ours["connect_seconds"], theirs["connect_seconds"], "s", "lower"),
-    ]
     lines = [
         f"{ours['connections']:,} connections over loopback, one server process each.",
         "",
         "| | wsproto_lite | websockets | wsproto_lite's advantage |",
         "|---|---|---|---|",
-        *(row(*cells) for cells in rows),
+    ]
+    for what, path, unit, better in ROWS:
+        a, b = value(ours, path), value(theirs, path)
+        slower, faster = (b, a) if better == "lower" else (a, b)
+        ratio = f"{slower / faster:.2f}x" if faster and slower else "n/a"
+        lines.append(f"| {what} | {a:,.1f} {unit} | {b:,.1f} {unit} | {ratio} |")
+
+    def spread(result: dict[str, Any], key: str) -> str:
+        values = result["fan_out"][key]
+        return f"{min(values):,.1f}-{max(values):,.1f}"
+
+    lines += [
         "",
-        f"Fan-out rounds (median arrival, ms): wsproto_lite {spread(fan_ours['median_ms'])}, "
-        f"websockets {spread(fan_theirs['median_ms'])}; 99th percentile: wsproto_lite "
-        f"{spread(fan_ours['p99_ms'])}, websockets {spread(fan_theirs['p99_ms'])}. Steady state offered "
+        f"Fan-out rounds (median arrival, ms): wsproto_lite {spread(ours, 'median_ms')}, "
+        f"websockets {spread(theirs, 'median_ms')}; 99th percentile: wsproto_lite "
+        f"{spread(ours, 'p99_ms')}, websockets {spread(theirs, 'p99_ms')}. Steady state offered "
         f"{ours['steady']['offered_per_second']:,.0f} messages/s to each.",
     ]
     return "\n".join(lines)

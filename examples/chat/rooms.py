@@ -15,6 +15,11 @@ Publish/subscribe has no snapshot: a join or a message published just
 before a user joins another process may still reach them there, as it
 would have had they joined a moment earlier.
 
+What this process says to Redis (messages, names given back) waits in an
+outbox that one task empties in order; if Redis falls behind, the outbox
+grows (a real deployment would bound it and stop reading from its users
+meanwhile).
+
 A process that dies without saying goodbye leaves its users' names in the
 sets; a real deployment would give each name a lease (a key with a TTL that
 the process renews), which is more Redis than this example needs.
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 
@@ -50,23 +56,23 @@ class Rooms:
         room[member.nickname] = member
         return True
 
-    async def remove(self, member: Member) -> None:
+    def remove(self, member: Member) -> None:
         room = self.rooms.get(member.room, {})
         if room.get(member.nickname) is member:
             del room[member.nickname]
             if not room:
                 del self.rooms[member.room]
-            await self.release(member.room, member.nickname)
+            self.release(member.room, member.nickname)
 
     async def claim(self, member: Member) -> bool:
         """Take a nickname that no member of this process has in that room;
         False when another process has it."""
         return True
 
-    async def release(self, room: str, nickname: str) -> None:
+    def release(self, room: str, nickname: str) -> None:
         """Give a nickname back."""
 
-    async def broadcast(self, sender: Member, payload: dict[str, str]) -> None:
+    def broadcast(self, sender: Member, payload: dict[str, str]) -> None:
         """Send ``payload`` to everyone in the sender's room but the sender."""
         self.deliver(sender.room, sender.nickname, json.dumps(payload))
 
@@ -91,26 +97,34 @@ class RedisRooms(Rooms):
         super().__init__()
         self.redis: Any = redis.asyncio.from_url(url)
         self.pubsub: Any = self.redis.pubsub()
-        self.listener: asyncio.Task[None] | None = None
+        # What is to be said to Redis, in order: one task says it.
+        self.outbox: asyncio.Queue[Callable[[], Awaitable[object]]] = asyncio.Queue()
+        self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Subscribe before the first user can join, so nothing is missed."""
         await self.pubsub.psubscribe(self.PREFIX + "room:*")
-        self.listener = asyncio.create_task(self.listen())
+        self.tasks = [asyncio.create_task(self.listen()), asyncio.create_task(self.send())]
+
+    async def send(self) -> None:
+        while True:
+            job = await self.outbox.get()
+            await job()
 
     async def claim(self, member: Member) -> bool:
         return bool(await self.redis.sadd(self.PREFIX + "users:" + member.room, member.nickname))
 
-    async def release(self, room: str, nickname: str) -> None:
-        await self.redis.srem(self.PREFIX + "users:" + room, nickname)
+    def release(self, room: str, nickname: str) -> None:
+        self.outbox.put_nowait(lambda: self.redis.srem(self.PREFIX + "users:" + room, nickname))
 
-    async def broadcast(self, sender: Member, payload: dict[str, str]) -> None:
+    def broadcast(self, sender: Member, payload: dict[str, str]) -> None:
         # Every process delivers it, this one included (when Redis hands it
         # back): one path, and the same order everywhere.  A nickname is
         # unique in its room across the processes, so skipping it anywhere
         # is right.
         message = json.dumps({"skip": sender.nickname, "text": json.dumps(payload)})
-        await self.redis.publish(self.PREFIX + "room:" + sender.room, message)
+        channel = self.PREFIX + "room:" + sender.room
+        self.outbox.put_nowait(lambda: self.redis.publish(channel, message))
 
     async def listen(self) -> None:
         async for message in self.pubsub.listen():
@@ -121,10 +135,12 @@ class RedisRooms(Rooms):
             self.deliver(room, published["skip"], published["text"])
 
     async def close(self) -> None:
-        if self.listener is not None:
-            self.listener.cancel()
+        for task in self.tasks:
+            task.cancel()
+        while not self.outbox.empty():  # what was left to say, then goodbye
+            await self.outbox.get_nowait()()
         for room, members in list(self.rooms.items()):
             for nickname in list(members):
-                await self.release(room, nickname)
+                await self.redis.srem(self.PREFIX + "users:" + room, nickname)
         await self.pubsub.aclose()
         await self.redis.aclose()

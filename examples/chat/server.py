@@ -5,7 +5,10 @@
 One process serves the page over plain HTTP and the WebSockets on the same
 port: h11 reads each request; ``GET /`` gets the page, an upgrade to
 ``/ws/<nickname>`` (URL-encoded) becomes a WebSocket through
-``Connection.receive_request``, anything else a 404.  The wire protocol:
+``Connection.receive_request``, anything else a 404.  Each TCP connection is
+an ``asyncio.Protocol`` (``ChatProtocol``): no task, no stream objects,
+the connection's timers on the loop's ``call_at`` (so that ten thousand
+users cost little memory each: benchmarks/c10k.py).  The wire protocol:
 
 * the page sends each chat message as a text frame;
 * every *other* user receives ``{"sender": <nickname>, "msg": <text>}``;
@@ -54,7 +57,6 @@ from wsproto_lite.extensions import PerMessageDeflate
 PAGE = (Path(__file__).parent / "page.html").read_bytes()
 MAX_MESSAGE = 64 * 1024
 QUEUE_LIMIT = 1024 * 1024
-RECEIVE_SIZE = 65536
 #: Seconds a client over the queue limit has to read its close frame.
 SLOW_GRACE = 1.0
 #: Connections the kernel may hold for us before we accept them: many
@@ -62,17 +64,212 @@ SLOW_GRACE = 1.0
 BACKLOG = 1024
 
 
+@dataclass
+class Chat:
+    """What every connection shares: the rooms, and the keepalive period."""
+
+    rooms: Rooms
+    ping_interval: float | None = 20.0
+
+
+def log(line: str) -> None:
+    print(line, flush=True)
+
+
+class ChatProtocol(asyncio.Protocol):
+    """One TCP connection: its HTTP request through h11, then the page, a
+    404, or a WebSocket (a ``Client``), to which all it receives then goes."""
+
+    def __init__(self, chat: Chat) -> None:
+        self.chat = chat
+        self.http: h11.Connection | None = h11.Connection(h11.SERVER)
+        self.client: Client | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.client is not None:
+            self.client.receive(data)
+        elif self.http is not None:
+            self.http.receive_data(data)
+            self.read_request()
+
+    def eof_received(self) -> bool:
+        if self.client is not None:
+            self.client.receive(b"")
+            return True  # the client closes the transport when the connection says so
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.client is not None:
+            self.client.lost()
+
+    def read_request(self) -> None:
+        assert self.http is not None
+        assert self.transport is not None
+        try:
+            event = self.http.next_event()
+        except h11.RemoteProtocolError as error:
+            log(f"bad request: {error}")
+            self.transport.close()
+            return
+        if event is h11.NEED_DATA:
+            return
+        if not isinstance(event, h11.Request):
+            self.transport.close()
+            return
+        target = event.target.decode("latin-1")
+        upgrade = dict(event.headers).get(b"upgrade", b"").lower() == b"websocket"
+        if upgrade and target.startswith("/ws/"):
+            early = bytes(self.http.trailing_data[0])
+            self.http = None  # h11's part is over
+            self.upgrade(event, early)
+        else:
+            self.respond(target)
+
+    def respond(self, target: str) -> None:
+        """The page, or a 404; then close."""
+        assert self.http is not None
+        assert self.transport is not None
+        status, body = (200, PAGE) if target == "/" else (404, b"not found\n")
+        kind = b"text/html; charset=utf-8" if status == 200 else b"text/plain"
+        headers = [
+            (b"content-type", kind),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        self.transport.write(self.http.send(h11.Response(status_code=status, headers=headers)) or b"")
+        self.transport.write(self.http.send(h11.Data(data=body)) or b"")
+        self.transport.write(self.http.send(h11.EndOfMessage()) or b"")
+        self.transport.close()
+
+    def upgrade(self, request: h11.Request, early: bytes) -> None:
+        """The handshake from the request h11 read, then the chat."""
+        assert self.transport is not None
+        conn = Connection(
+            Role.SERVER,
+            max_message_size=MAX_MESSAGE,
+            extensions=[PerMessageDeflate()],
+            ping_interval=self.chat.ping_interval,
+            ping_timeout=20,
+            close_timeout=10,
+        )
+        try:
+            conn.receive_request(request.method, request.target, request.headers)
+        except RemoteProtocolError as error:
+            self.transport.write(
+                conn.send(Reject(error.status_code or 400, headers=error.headers, has_body=True))
+            )
+            self.transport.write(conn.send(RejectData(error.reason.encode())))
+            self.transport.close()
+            return
+        (ws_request,) = [e for e in conn.events() if isinstance(e, Request)]
+        self.transport.write(conn.send(Accept()))
+        path, _, query = ws_request.target.partition("?")
+        nickname = unquote(path[4:])
+        room = parse_qs(query).get("room", [""])[0]
+        self.client = Client(nickname, room, conn, self.transport, self.chat.rooms)
+        if early:  # sent behind the request, in the same read (b"" would mean the end)
+            self.client.receive(early)
+        asyncio.get_running_loop().create_task(self.client.join())
+
+
 class Client:
     """One user: their connection, and their transport, whose buffer holds
     what they have not read yet."""
 
-    def __init__(self, nickname: str, room: str, conn: Connection, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, nickname: str, room: str, conn: Connection, transport: asyncio.Transport, rooms: Rooms
+    ) -> None:
         self.nickname = nickname
         self.room = room
         self.conn = conn
-        self.transport = writer.transport
+        self.transport = transport
+        self.rooms = rooms
+        self.loop = asyncio.get_running_loop()
+        self.joined = False  # events wait until the room has said yes
+        self.left = False
         self.too_slow = False
         self.close_code = 1006  # until a Close event says otherwise
+        self.timer: asyncio.TimerHandle | None = None
+        self.deadline: float | None = None
+        conn.handle_timer(self.loop.time())
+
+    async def join(self) -> None:
+        nickname = self.nickname
+        if not nickname.strip() or not await self.rooms.add(self):
+            taken = "that nickname is taken: pick another"
+            self.close(1008, taken if nickname.strip() else "a nickname cannot be empty")
+            self.left = True  # never joined: nothing to announce
+        else:
+            self.joined = True
+            log(f"join {nickname!r} ({'compressed' if self.conn.extensions else 'uncompressed'})")
+            self.rooms.broadcast(self, {"type": "join", "user": nickname})
+        self.process()
+
+    def receive(self, data: bytes) -> None:
+        self.conn.receive_data(data, now=self.loop.time())
+        self.process()
+
+    def process(self) -> None:
+        """Handle what the connection has for us, write what it owes the
+        user, and keep its timer; close TCP when it says so."""
+        conn = self.conn
+        if self.joined:
+            for event in conn.events():
+                if isinstance(event, Message):
+                    if isinstance(event.data, str):
+                        self.rooms.broadcast(self, {"sender": self.nickname, "msg": event.data})
+                    else:
+                        self.close(1003, "this chat takes text messages only")
+                elif isinstance(event, Close):
+                    self.close_code = event.code
+        elif self.left:  # refused: only the closing handshake is left
+            for _ in conn.events():
+                pass
+        self.write(conn.data_to_send())
+        if conn.should_close_transport:
+            self.transport.close()  # the server closes first (RFC 6455, 7.1.1)
+            self.leave()
+        self.keep_time()
+
+    def keep_time(self) -> None:
+        deadline = self.conn.get_timer()
+        if deadline == self.deadline or self.transport.is_closing():
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+        self.deadline = deadline
+        self.timer = None if deadline is None else self.loop.call_at(deadline, self.on_timer)
+
+    def on_timer(self) -> None:
+        self.deadline = None
+        self.conn.handle_timer(self.loop.time())
+        self.process()
+
+    def lost(self) -> None:
+        """The TCP connection is gone (we closed it, or the user did)."""
+        if self.conn.state is not ConnectionState.CLOSED:
+            with contextlib.suppress(LocalProtocolError):
+                self.conn.receive_data(b"")
+            for event in self.conn.events():
+                if isinstance(event, Close):
+                    self.close_code = event.code
+        self.leave()
+
+    def leave(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.left:
+            return
+        self.left = True
+        if self.joined:
+            self.rooms.remove(self)
+            log(f"leave {self.nickname!r} (close {self.close_code})")
+            self.rooms.broadcast(self, {"type": "leave", "user": self.nickname})
 
     def deliver(self, text: str) -> None:
         """Send a message to this user (the rooms call it)."""
@@ -91,149 +288,20 @@ class Client:
         if self.transport.get_write_buffer_size() + len(data) > QUEUE_LIMIT:
             self.too_slow = True
             self.close(1008, "too slow: more than 1 MiB waiting to be sent")
-            asyncio.get_running_loop().call_later(SLOW_GRACE, self.transport.abort)
+            self.loop.call_later(SLOW_GRACE, self.transport.abort)
             return
         self.transport.write(data)
 
     def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(LocalProtocolError):  # already closing
-            self.transport.write(self.conn.send(Close(code, reason)))
-
-
-@dataclass
-class Chat:
-    """What every connection shares: the rooms, and the keepalive period."""
-
-    rooms: Rooms
-    ping_interval: float | None = 20.0
-
-
-async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, chat: Chat) -> None:
-    """One TCP connection: an HTTP request, then perhaps a WebSocket."""
-    try:
-        await handle_http(reader, writer, chat)
-    except (OSError, h11.ProtocolError) as error:
-        log(f"connection lost: {error}")
-    finally:
-        writer.close()
-
-
-def log(line: str) -> None:
-    print(line, flush=True)
-
-
-async def handle_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, chat: Chat) -> None:
-    http = h11.Connection(h11.SERVER)
-    while True:
-        event = http.next_event()
-        if event is h11.NEED_DATA:
-            http.receive_data(await reader.read(RECEIVE_SIZE))
-            continue
-        break
-    if not isinstance(event, h11.Request):
-        return
-    target = event.target.decode("latin-1")
-    upgrade = dict(event.headers).get(b"upgrade", b"").lower() == b"websocket"
-    if upgrade and target.startswith("/ws/"):
-        conn = Connection(
-            Role.SERVER,
-            max_message_size=MAX_MESSAGE,
-            extensions=[PerMessageDeflate()],
-            ping_interval=chat.ping_interval,
-            ping_timeout=20,
-            close_timeout=10,
-        )
-        await open_websocket(conn, event, bytes(http.trailing_data[0]), reader, writer, chat.rooms)
-        return
-    status, body = (200, PAGE) if target == "/" else (404, b"not found\n")
-    kind = b"text/html; charset=utf-8" if status == 200 else b"text/plain"
-    headers = [
-        (b"content-type", kind),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
-    writer.write(http.send(h11.Response(status_code=status, headers=headers)) or b"")
-    writer.write(http.send(h11.Data(data=body)) or b"")
-    writer.write(http.send(h11.EndOfMessage()) or b"")
-    await writer.drain()
-
-
-async def open_websocket(
-    conn: Connection,
-    request: h11.Request,
-    early: bytes,
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    rooms: Rooms,
-) -> None:
-    """The handshake from the request h11 read, then the chat."""
-    try:
-        conn.receive_request(request.method, request.target, request.headers)
-    except RemoteProtocolError as error:
-        writer.write(conn.send(Reject(error.status_code or 400, headers=error.headers, has_body=True)))
-        writer.write(conn.send(RejectData(error.reason.encode())))
-        return
-    (ws_request,) = [e for e in conn.events() if isinstance(e, Request)]
-    writer.write(conn.send(Accept()))
-    if early:
-        conn.receive_data(early)
-    path, _, query = ws_request.target.partition("?")
-    nickname = unquote(path[4:])
-    room = parse_qs(query).get("room", [""])[0]
-    client = Client(nickname, room, conn, writer)
-    if not nickname.strip() or not await rooms.add(client):
-        taken = "that nickname is taken: pick another"
-        client.close(1008, taken if nickname.strip() else "a nickname cannot be empty")
-        await read_loop(client, reader, None)  # until the user answers, or the close timeout
-        return
-    log(f"join {nickname!r} ({'compressed' if conn.extensions else 'uncompressed'})")
-    await rooms.broadcast(client, {"type": "join", "user": nickname})
-    try:
-        await read_loop(client, reader, rooms)
-    finally:
-        await rooms.remove(client)
-        log(f"leave {nickname!r} (close {client.close_code})")
-        await rooms.broadcast(client, {"type": "leave", "user": nickname})
-        try:
-            async with asyncio.timeout(5):
-                await writer.drain()  # what the user has not read yet
-        except TimeoutError:  # a user that does not read: drop them
-            writer.transport.abort()
-
-
-async def read_loop(client: Client, reader: asyncio.StreamReader, rooms: Rooms | None) -> None:
-    """Feed what arrives to the connection, with its timers, until it
-    ends; route the messages to the user's room (with no rooms: a refused
-    user, whose close frame is on its way)."""
-    conn = client.conn
-    loop = asyncio.get_running_loop()
-    conn.handle_timer(loop.time())
-    while not conn.should_close_transport:
-        try:
-            async with asyncio.timeout_at(conn.get_timer()):
-                data = await reader.read(RECEIVE_SIZE)
-        except TimeoutError:
-            conn.handle_timer(loop.time())
-        else:
-            conn.receive_data(data, now=loop.time())
-        for event in conn.events():
-            if isinstance(event, Message) and rooms is not None:
-                if isinstance(event.data, str):
-                    await rooms.broadcast(client, {"sender": client.nickname, "msg": event.data})
-                else:
-                    client.close(1003, "this chat takes text messages only")
-            elif isinstance(event, Close):
-                client.close_code = event.code
-        client.write(conn.data_to_send())
+            self.transport.write(self.conn.send(Close(code, reason), now=self.loop.time()))
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description="The chat server: open the page in a browser.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument(
-        "--ping-interval", type=float, default=20, help="seconds between keepalive pings; 0: none"
-    )
+    parser.add_argument("--ping-interval", type=float, default=20, help="seconds between pings; 0: none")
     parser.add_argument(
         "--redis", metavar="URL", help="share the rooms with other processes through this Redis"
     )
@@ -243,9 +311,8 @@ async def main() -> None:
         rooms = redis_rooms = RedisRooms(args.redis)
         await redis_rooms.start()
     chat = Chat(rooms, args.ping_interval or None)
-    server = await asyncio.start_server(
-        lambda reader, writer: serve(reader, writer, chat), args.host, args.port, backlog=BACKLOG
-    )
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: ChatProtocol(chat), args.host, args.port, backlog=BACKLOG)
     host, port = server.sockets[0].getsockname()[:2]
     print(f"chat on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
     try:
