@@ -43,7 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
@@ -64,12 +64,35 @@ SLOW_GRACE = 1.0
 BACKLOG = 1024
 
 
+class Cork:
+    """Writes gathered per user and loop iteration.  A user's first write of
+    an iteration goes out at once; what else the iteration has for them
+    waits for its end and goes out in one system call.  A burst of joins or
+    messages then costs a send per user, not per message (the kernel's part
+    of a send is most of its cost: benchmarks/c10k.py)."""
+
+    def __init__(self) -> None:
+        self.corked: list[Client] = []
+
+    def add(self, client: Client) -> None:
+        if not self.corked:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.corked.append(client)
+
+    def flush(self) -> None:
+        corked, self.corked = self.corked, []
+        for client in corked:
+            client.uncork()
+
+
 @dataclass
 class Chat:
-    """What every connection shares: the rooms, and the keepalive period."""
+    """What every connection shares: the rooms, the keepalive period, and
+    the cork."""
 
     rooms: Rooms
     ping_interval: float | None = 20.0
+    cork: Cork = field(default_factory=Cork)
 
 
 def log(line: str) -> None:
@@ -171,7 +194,7 @@ class ChatProtocol(asyncio.Protocol):
         path, _, query = ws_request.target.partition("?")
         nickname = unquote(path[4:])
         room = parse_qs(query).get("room", [""])[0]
-        self.client = Client(nickname, room, conn, self.transport, self.chat.rooms)
+        self.client = Client(nickname, room, conn, self.transport, self.chat)
         if early:  # sent behind the request, in the same read (b"" would mean the end)
             self.client.receive(early)
         asyncio.get_running_loop().create_task(self.client.join())
@@ -182,13 +205,16 @@ class Client:
     what they have not read yet."""
 
     def __init__(
-        self, nickname: str, room: str, conn: Connection, transport: asyncio.Transport, rooms: Rooms
+        self, nickname: str, room: str, conn: Connection, transport: asyncio.Transport, chat: Chat
     ) -> None:
         self.nickname = nickname
         self.room = room
         self.conn = conn
         self.transport = transport
-        self.rooms = rooms
+        self.rooms = chat.rooms
+        self.cork = chat.cork
+        self.pending: list[bytes] | None = None  # None: nothing written this iteration
+        self.pending_size = 0
         self.loop = asyncio.get_running_loop()
         self.joined = False  # events wait until the room has said yes
         self.left = False
@@ -232,6 +258,7 @@ class Client:
                 pass
         self.write(conn.data_to_send())
         if conn.should_close_transport:
+            self.uncork()
             self.transport.close()  # the server closes first (RFC 6455, 7.1.1)
             self.leave()
         self.keep_time()
@@ -279,22 +306,43 @@ class Client:
     def write(self, data: bytes) -> None:
         """Write, or close a user with more than QUEUE_LIMIT bytes unread.
 
-        The transport's buffer is the user's queue: asyncio writes what the
-        socket takes at once and keeps the rest.  Over the limit, the close
-        frame waits behind what the user has not read, and a user that
-        reads nothing at all is dropped after SLOW_GRACE."""
-        if self.transport.is_closing() or self.too_slow or not data:
+        The transport's buffer (with this iteration's corked writes) is the
+        user's queue: asyncio writes what the socket takes at once and keeps
+        the rest.  Over the limit, the close frame waits behind what the
+        user has not read, and a user that reads nothing at all is dropped
+        after SLOW_GRACE."""
+        if self.too_slow or not data:
             return
-        if self.transport.get_write_buffer_size() + len(data) > QUEUE_LIMIT:
+        if self.transport.get_write_buffer_size() + self.pending_size + len(data) > QUEUE_LIMIT:
             self.too_slow = True
             self.close(1008, "too slow: more than 1 MiB waiting to be sent")
             self.loop.call_later(SLOW_GRACE, self.transport.abort)
             return
-        self.transport.write(data)
+        self.put(data)
+
+    def put(self, data: bytes) -> None:
+        """The first write of an iteration now, the others at its end (Cork)."""
+        if self.transport.is_closing():
+            return
+        if self.pending is None:
+            self.transport.write(data)
+            self.pending = []
+            self.cork.add(self)
+        else:
+            self.pending.append(data)
+            self.pending_size += len(data)
+
+    def uncork(self) -> None:
+        """Write what this iteration gathered, in one call."""
+        pending, self.pending, self.pending_size = self.pending, None, 0
+        if pending and not self.transport.is_closing():
+            self.transport.write(b"".join(pending))
 
     def close(self, code: int, reason: str) -> None:
+        """Queue a close frame behind what is queued, limit or not: it is the
+        last frame the user gets."""
         with contextlib.suppress(LocalProtocolError):  # already closing
-            self.transport.write(self.conn.send(Close(code, reason), now=self.loop.time()))
+            self.put(self.conn.send(Close(code, reason), now=self.loop.time()))
 
 
 async def main() -> None:

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from wsproto_lite import Connection, Role
-from wsproto_lite.events import Accept, Request
+from wsproto_lite.events import Accept, Message, Request
 
 from .chat_process import chat_server
 
@@ -67,6 +67,22 @@ def test_rooms_are_apart_and_a_nickname_is_unique_only_in_its_room() -> None:
             with pytest.raises(TimeoutError):
                 other_ann.recv(timeout=0.1)  # nobody else in room b
         assert receive(ann) == {"type": "leave", "user": "bo"}
+
+
+def test_a_burst_arrives_whole_and_in_order() -> None:
+    """Many messages read in one go are written to each user in one call
+    (the chat's Cork): none lost, none out of order, joins before them."""
+    with chat_server() as chat, user(chat.port, "alice") as alice, user(chat.port, "bob") as bob:
+        assert receive(alice) == {"type": "join", "user": "bob"}
+        with socket.create_connection(("127.0.0.1", chat.port), timeout=5) as sock:
+            burst = Connection(Role.CLIENT).send(Request(host="127.0.0.1", target="/ws/carol"))
+            frames = Connection.opened(Role.CLIENT)  # frames as carol's will be, once open
+            burst += b"".join(frames.send(Message(f"message {i}")) for i in range(200))
+            sock.sendall(burst)  # the handshake and 200 messages, in one write
+            expected = [{"type": "join", "user": "carol"}]
+            expected += [{"sender": "carol", "msg": f"message {i}"} for i in range(200)]
+            assert [receive(alice) for _ in expected] == expected
+            assert [receive(bob) for _ in expected] == expected
 
 
 def test_compression_is_accepted() -> None:
