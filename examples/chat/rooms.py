@@ -50,10 +50,11 @@ class Rooms:
 
     async def add(self, member: Member) -> bool:
         """Add a member to their room; False when the nickname is taken there."""
-        room = self.rooms.setdefault(member.room, {})
-        if member.nickname in room or not await self.claim(member):
+        if member.nickname in self.rooms.get(member.room, {}) or not await self.claim(member):
             return False
-        room[member.nickname] = member
+        # The room is looked up again: while Redis was asked, its last member
+        # may have left, and an emptied room is dropped.
+        self.rooms.setdefault(member.room, {})[member.nickname] = member
         return True
 
     def remove(self, member: Member) -> None:

@@ -108,6 +108,7 @@ class ChatProtocol(asyncio.Protocol):
         self.http: h11.Connection | None = h11.Connection(h11.SERVER)
         self.client: Client | None = None
         self.transport: asyncio.Transport | None = None
+        self.joining: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -197,7 +198,9 @@ class ChatProtocol(asyncio.Protocol):
         self.client = Client(nickname, room, conn, self.transport, self.chat)
         if early:  # sent behind the request, in the same read (b"" would mean the end)
             self.client.receive(early)
-        asyncio.get_running_loop().create_task(self.client.join())
+        self.joining = asyncio.get_running_loop().create_task(
+            self.client.join()
+        )  # kept: a task needs a reference
 
 
 class Client:
@@ -226,7 +229,12 @@ class Client:
 
     async def join(self) -> None:
         nickname = self.nickname
-        if not nickname.strip() or not await self.rooms.add(self):
+        added = bool(nickname.strip()) and await self.rooms.add(self)
+        if self.left:  # gone while the room was asked
+            if added:
+                self.rooms.remove(self)
+            return
+        if not added:
             taken = "that nickname is taken: pick another"
             self.close(1008, taken if nickname.strip() else "a nickname cannot be empty")
             self.left = True  # never joined: nothing to announce

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,6 +16,9 @@ from contextlib import contextmanager
 
 import pytest
 from websockets.exceptions import ConnectionClosed
+
+from wsproto_lite import Connection, Role
+from wsproto_lite.events import Request
 
 from .chat_process import chat_server
 from .test_chat import receive, user
@@ -81,3 +85,17 @@ def test_two_processes_share_one_room_through_redis() -> None:
             assert receive(alice) == {"type": "leave", "user": "dave"}  # announced on both
             assert receive(bob) == {"type": "leave", "user": "dave"}
         two.wait_for_line(r"^leave 'bob' \(close 1000\)$")
+
+
+def test_a_user_gone_while_redis_was_asked_leaves_no_name_behind() -> None:
+    """The handshake, then a reset at once, while the chat waits for Redis's
+    answer about the nickname: the name must not stay taken."""
+    request = Connection(Role.CLIENT).send(Request(host="127.0.0.1", target="/ws/ghost"))
+    with redis_server() as url, chat_server("--redis", url) as chat:
+        for _ in range(30):
+            with socket.create_connection(("127.0.0.1", chat.port), timeout=5) as sock:
+                sock.sendall(request)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        time.sleep(0.5)
+        with user(chat.port, "ghost") as ghost, pytest.raises(TimeoutError):
+            ghost.recv(timeout=0.3)  # not closed with 1008: the name was free
