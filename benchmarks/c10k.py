@@ -100,11 +100,10 @@ def open_files(pid: int) -> int:
 
 # -- The load generator: users on plain non-blocking sockets and epoll ---------
 #
-# Not asyncio: its Protocol machinery costs about as much per read as a
-# server spends per delivery.  A first version of this generator on it
-# timed itself: both servers' fan-out came out within 5% of each other
-# whatever changed in them.  One epoll loop that reads what is ready and
-# does nothing else leaves the server as what is timed.
+# Not asyncio: its Protocol machinery adds Python to every read, of the
+# order of what a server spends per delivery, and every arrival time taken
+# here includes the generator's own work.  One epoll loop that reads what
+# is ready and does nothing else keeps that share small.
 
 
 class User:
