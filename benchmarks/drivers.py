@@ -45,16 +45,15 @@ class Driver:
         """An open (client, server) pair with no size limits."""
         raise NotImplementedError
 
-    def receive(self, conn: Any, chunks: Iterable[bytes]) -> int:
-        """Feed ``chunks``; return how many whole messages came out."""
+    def receive(self, conn: Any, chunks: Iterable[bytes]) -> tuple[int, int]:
+        """Feed ``chunks``; return how many whole messages came out, and their
+        total length (characters of text, bytes of binary): the run's result,
+        checked against what was sent."""
         raise NotImplementedError
 
-    def send(self, conn: Any, message: str | bytes, count: int) -> int:
-        """Send ``message`` ``count`` times; return the bytes produced."""
-        raise NotImplementedError
-
-    def send_each(self, conn: Any, messages: list[str]) -> int:
-        """Send each text message once; return the bytes produced."""
+    def send(self, conn: Any, messages: list[str] | list[bytes]) -> list[bytes]:
+        """Send each message, its event made as an application makes it, one
+        per message; return what the library produced to write."""
         raise NotImplementedError
 
     def ping_pong(self, client: Any, server: Any) -> None:
@@ -84,22 +83,18 @@ class Lite(Driver):
             pass
         return client, server
 
-    def receive(self, conn: Connection, chunks: Iterable[bytes]) -> int:
-        count = 0
+    def receive(self, conn: Connection, chunks: Iterable[bytes]) -> tuple[int, int]:
+        count = size = 0
         for chunk in chunks:
             conn.receive_data(chunk)
-            for _ in conn.events():
+            for event in conn.events():
                 count += 1
-        return count
+                size += len(event.data)  # type: ignore[union-attr]
+        return count, size
 
-    def send(self, conn: Connection, message: str | bytes, count: int) -> int:
-        send = conn.send
-        event = ev.Message(message)
-        return sum(len(send(event)) for _ in range(count))
-
-    def send_each(self, conn: Connection, messages: list[str]) -> int:
-        send = conn.send
-        return sum([len(send(ev.Message(m))) for m in messages])
+    def send(self, conn: Connection, messages: list[str] | list[bytes]) -> list[bytes]:
+        send, message = conn.send, ev.Message
+        return [send(message(m)) for m in messages]
 
     def ping_pong(self, client: Connection, server: Connection) -> None:
         server.receive_data(client.send(ev.Ping(b"ping")))
@@ -136,8 +131,8 @@ class WsProto(Driver):
             pass
         return client, server
 
-    def receive(self, conn: wsproto.WSConnection, chunks: Iterable[bytes]) -> int:
-        count = 0
+    def receive(self, conn: wsproto.WSConnection, chunks: Iterable[bytes]) -> tuple[int, int]:
+        count = size = 0
         parts: list[Any] = []
         for chunk in chunks:
             conn.receive_data(chunk)
@@ -145,21 +140,19 @@ class WsProto(Driver):
                 if isinstance(event, wp.Message):
                     if event.message_finished and not parts:
                         count += 1
+                        size += len(event.data)
                         continue
                     parts.append(event.data)
                     if event.message_finished:
-                        _ = ("" if isinstance(event.data, str) else b"").join(parts)
+                        size += len(("" if isinstance(event.data, str) else b"").join(parts))
                         parts = []
                         count += 1
-        return count
+        return count, size
 
-    def send(self, conn: wsproto.WSConnection, message: str | bytes, count: int) -> int:
-        event = wp.TextMessage(message) if isinstance(message, str) else wp.BytesMessage(message)
-        return sum(len(conn.send(event)) for _ in range(count))
-
-    def send_each(self, conn: wsproto.WSConnection, messages: list[str]) -> int:
+    def send(self, conn: wsproto.WSConnection, messages: list[str] | list[bytes]) -> list[bytes]:
         send = conn.send
-        return sum([len(send(wp.TextMessage(m))) for m in messages])
+        message: Any = wp.TextMessage if isinstance(messages[0], str) else wp.BytesMessage
+        return [send(message(m)) for m in messages]
 
     def ping_pong(self, client: wsproto.WSConnection, server: wsproto.WSConnection) -> None:
         self._answered(client, server, wp.Ping(b"ping"))
@@ -208,8 +201,8 @@ class WebSockets(Driver):
         client.events_received()
         return client, server
 
-    def receive(self, conn: ServerProtocol | ClientProtocol, chunks: Iterable[bytes]) -> int:
-        count = 0
+    def receive(self, conn: ServerProtocol | ClientProtocol, chunks: Iterable[bytes]) -> tuple[int, int]:
+        count = size = 0
         parts: list[bytes] = []
         opcode = Opcode.CONT
         for chunk in chunks:
@@ -219,37 +212,29 @@ class WebSockets(Driver):
                 if frame.opcode is not Opcode.CONT:
                     opcode = frame.opcode
                 if frame.fin and not parts:
-                    if opcode is Opcode.TEXT:
-                        bytes(frame.data).decode()
+                    payload = bytes(frame.data)
                     count += 1
+                    size += len(payload.decode() if opcode is Opcode.TEXT else payload)
                     continue
                 parts.append(bytes(frame.data))
                 if frame.fin:
-                    data = b"".join(parts)
-                    if opcode is Opcode.TEXT:
-                        data.decode()
+                    payload = b"".join(parts)
                     parts = []
                     count += 1
-        return count
+                    size += len(payload.decode() if opcode is Opcode.TEXT else payload)
+        return count, size
 
-    def send(self, conn: ServerProtocol | ClientProtocol, message: str | bytes, count: int) -> int:
-        total = 0
-        if isinstance(message, str):
-            for _ in range(count):
-                conn.send_text(message.encode())
-                total += sum(map(len, conn.data_to_send()))
+    def send(self, conn: ServerProtocol | ClientProtocol, messages: list[str] | list[bytes]) -> list[bytes]:
+        out: list[bytes] = []
+        if isinstance(messages[0], str):
+            for text in messages:
+                conn.send_text(text.encode())
+                out += conn.data_to_send()
         else:
-            for _ in range(count):
-                conn.send_binary(message)
-                total += sum(map(len, conn.data_to_send()))
-        return total
-
-    def send_each(self, conn: ServerProtocol | ClientProtocol, messages: list[str]) -> int:
-        total = 0
-        for message in messages:
-            conn.send_text(message.encode())
-            total += sum(map(len, conn.data_to_send()))
-        return total
+            for data in messages:
+                conn.send_binary(data)
+                out += conn.data_to_send()
+        return out
 
     def ping_pong(self, client: ClientProtocol, server: ServerProtocol) -> None:
         client.send_ping(b"ping")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import random
 import statistics
 import sys
 import time
@@ -134,15 +133,8 @@ def fast_paths(n: int, text_size: int = 4 * 2**20) -> list[FastPath]:
     small = chunked(client_frames([ev.Message("x" * 16)] * n))
     medium = chunked(client_frames([ev.Message("x" * 256)] * n))
     text = ("wsproto_lite " * (text_size // 10))[:text_size]
-    equal = chunked(client_frames(fragments(text, 64)))
-    rng = random.Random(6455)
-    cuts, at = [], 0
-    while at < len(text):
-        cuts.append(text[at : at + rng.randint(48, 80)])
-        at += len(cuts[-1])
-    varied = chunked(
-        client_frames([ev.Message(p, message_finished=i == len(cuts) - 1) for i, p in enumerate(cuts)])
-    )
+    equal = chunked(client_frames(fragments(text, 64, 64)))
+    varied = chunked(client_frames(fragments(text, 48, 80)))
     return [
         FastPath(
             "receive: whole frames (inline in Receiver.events)",

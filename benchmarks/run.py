@@ -21,6 +21,7 @@ import gc
 import json
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -55,18 +56,41 @@ def client_frames(messages: list[ev.Message], deflate: bool = False) -> bytes:
     return b"".join(client.send(m) for m in messages)
 
 
-def fragments(text: str, size: int) -> list[ev.Message]:
-    pieces = [text[i : i + size] for i in range(0, len(text), size)]
+def fragments(text: str, low: int, high: int) -> list[ev.Message]:
+    """``text`` in pieces of ``low`` to ``high`` characters (the same seed
+    every run: every library gets the same pieces)."""
+    lengths = random.Random(low * 7919 + high)
+    pieces = []
+    at = 0
+    while at < len(text):
+        size = lengths.randint(low, high)
+        pieces.append(text[at : at + size])
+        at += size
     return [ev.Message(p, message_finished=i == len(pieces) - 1) for i, p in enumerate(pieces)]
 
 
 def json_message(i: int) -> str:
-    """About 1 KiB of JSON, different each time, like an API's events."""
+    """1 KiB of JSON (1,024 bytes, valid), different each time, like an API's events."""
     items = [
         {"id": i * 10 + k, "name": f"item-{i}-{k}", "price": round(k * 1.25, 2), "tags": ["a", "b"]}
         for k in range(9)
     ]
-    return json.dumps({"event": "update", "seq": i, "items": items})[:1024]
+    head = json.dumps({"event": "update", "seq": i, "items": items, "note": ""})
+    return head[:-2] + "x" * (1024 - len(head)) + head[-2:]
+
+
+def fresh_payloads(count: int, size: int) -> list[bytes]:
+    """``count`` different payloads: no library gets to reuse a buffer it has seen."""
+    generator = random.Random(size)
+    return [generator.randbytes(size) for _ in range(count)]
+
+
+def decoded(sender: int, chunks: list[bytes], deflate: bool = False) -> list[str | bytes]:
+    """What a wsproto_lite peer reads from what the client (0) or server (1) sent."""
+    client, server = Lite().pair(deflate)
+    peer = server if sender == 0 else client
+    peer.receive_data(b"".join(chunks))
+    return [event.data for event in peer.events() if isinstance(event, ev.Message)]
 
 
 def receiving(data: list[bytes]) -> Callable[[Driver, Any], object]:
@@ -83,9 +107,23 @@ def sender(role: int) -> Callable[[Driver], Any]:
     return lambda driver: driver.pair()[role]
 
 
-def sending(message: str | bytes, count: int) -> Callable[[Driver, Any], object]:
-    """A run that sends ``message`` ``count`` times on the connection the setup made."""
-    return lambda driver, conn: driver.send(conn, message, count)
+def sending(messages: list[str] | list[bytes]) -> Callable[[Driver, Any], object]:
+    """A run that sends each of ``messages`` on the connection the setup made,
+    an event made for each."""
+    return lambda driver, conn: driver.send(conn, messages)
+
+
+def received(messages: list[ev.Message]) -> Callable[[object], bool]:
+    """The check of a receiving run: as many whole messages, as long in all,
+    as ``messages`` (pieces of one message count once)."""
+    count = sum(m.message_finished for m in messages)
+    expected = (count, sum(len(m.data) for m in messages))
+    return lambda result: result == expected
+
+
+def sent(sender: int, messages: list[str] | list[bytes], deflate: bool = False) -> Callable[[object], bool]:
+    """The check of a sending run: a wsproto_lite peer reads ``messages`` back."""
+    return lambda result: decoded(sender, result, deflate) == messages  # type: ignore[arg-type]
 
 
 def repeat(action: Callable[[Driver, Any], None], times: int) -> Callable[[Driver, Any], object]:
@@ -110,6 +148,7 @@ class Workload:
     setup: Callable[[Driver], Any]
     run: Callable[[Driver, Any], object]
     scale: float  # units done by one run
+    check: Callable[[object], bool] = lambda result: True  # is the run's result right?
 
     def rate(self, seconds: float) -> float:
         return self.scale / seconds
@@ -131,55 +170,66 @@ def workloads(quick: bool) -> list[Workload]:
         )
     )
     for size in (16, 256):
-        data = chunked(client_frames([ev.Message("x" * size)] * n))
+        messages = [ev.Message("x" * size)] * n
         out.append(
             Workload(
                 f"server receives {size} B text",
                 "msg/s",
                 lambda d: d.pair()[1],
-                receiving(data),
+                receiving(chunked(client_frames(messages))),
                 n,
+                received(messages),
             )
         )
-    mib = bytes(range(256)) * 4096
-    data = chunked(client_frames([ev.Message(mib)] * big))
+    messages = [ev.Message(payload) for payload in fresh_payloads(big, 2**20)]
     out.append(
         Workload(
             "server receives 1 MiB binary",
             "MB/s",
             lambda d: d.pair()[1],
-            receiving(data),
-            big * len(mib) / 1e6,
+            receiving(chunked(client_frames(messages))),
+            big * 2**20 / 1e6,
+            received(messages),
         )
     )
     text = ("wsproto_lite " * 400_000)[: 4 * 2**20]
-    for size in (64, 4096):
-        data = chunked(client_frames(fragments(text, size)))
+    for name, low, high in (
+        ("64 B", 64, 64),
+        ("48-80 B", 48, 80),
+        ("4 KiB", 4096, 4096),
+        ("3-5 KiB", 3 * 1024, 5 * 1024),
+    ):
+        messages = fragments(text, low, high)
         out.append(
             Workload(
-                f"4 MiB text in {size} B fragments",
+                f"4 MiB text in {name} fragments",
                 "MB/s",
                 lambda d: d.pair()[1],
-                receiving(data),
+                receiving(chunked(client_frames(messages))),
                 len(text) / 1e6,
+                received(messages),
             )
         )
-    for name, role, message, count, unit, scale in (
-        ("client sends 16 B text", 0, "x" * 16, n, "msg/s", n),
-        ("client sends 1 MiB binary", 0, mib, big, "MB/s", big * len(mib) / 1e6),
-        ("server sends 16 B text", 1, "x" * 16, n, "msg/s", n),
+    mib = fresh_payloads(big, 2**20)
+    for name, role, payloads, unit, scale in (
+        ("client sends 16 B text", 0, ["x" * 16] * n, "msg/s", n),
+        ("client sends 256 B text", 0, ["x" * 256] * n, "msg/s", n),
+        ("client sends 1 MiB binary", 0, mib, "MB/s", big * 2**20 / 1e6),
+        ("server sends 16 B text", 1, ["x" * 16] * n, "msg/s", n),
+        ("server sends 256 B text", 1, ["x" * 256] * n, "msg/s", n),
     ):
-        out.append(Workload(name, unit, sender(role), sending(message, count), scale))
+        out.append(Workload(name, unit, sender(role), sending(payloads), scale, sent(role, payloads)))
     m = n // 10
-    messages = [json_message(i) for i in range(m)]
-    data = chunked(client_frames([ev.Message(t) for t in messages], deflate=True))
+    texts = [json_message(i) for i in range(m)]
+    messages = [ev.Message(t) for t in texts]
     out.append(
         Workload(
             "deflate: server receives 1 KiB JSON",
             "msg/s",
             lambda d: d.pair(deflate=True)[1],
-            receiving(data),
+            receiving(chunked(client_frames(messages, deflate=True))),
             m,
+            received(messages),
         )
     )
     out.append(
@@ -187,8 +237,9 @@ def workloads(quick: bool) -> list[Workload]:
             "deflate: server sends 1 KiB JSON",
             "msg/s",
             lambda d: d.pair(deflate=True)[1],
-            lambda d, server: d.send_each(server, messages),
+            sending(texts),
             m,
+            sent(1, texts, deflate=True),
         )
     )
     out.append(
@@ -290,7 +341,7 @@ def memory_per_connection(driver: Driver, deflate: bool, active: bool, count: in
         client, server = driver.pair(deflate)
         if active:
             driver.receive(server, [_one_message(driver, client)])
-            driver.send(server, "a reply", 1)
+            driver.send(server, ["a reply"])
         servers.append(server)
         del client
     gc.collect()
@@ -327,9 +378,11 @@ def measure(repeats: int, quick: bool, only: str = "") -> dict[str, Any]:
                 state = load.setup(driver)
                 driver.activate()
                 start = time.process_time()
-                load.run(driver, state)
+                result = load.run(driver, state)
                 times.setdefault((load.name, driver.name), []).append(time.process_time() - start)
-                del state
+                if not load.check(result):
+                    sys.exit(f"{driver.name} got a wrong result on {load.name!r}: the benchmark stops")
+                del state, result
         if not only:
             zlib_rates.append(zlib_baseline(messages))
             event_rates.append(events_rate(messages))
@@ -339,8 +392,18 @@ def measure(repeats: int, quick: bool, only: str = "") -> dict[str, Any]:
         load.name: {d.name: load.rate(statistics.median(times[load.name, d.name])) for d in DRIVERS}
         for load in loads
     }
+    # The spread: wsproto_lite's ratio to websockets (C) in each repeat.
+    spread = {
+        load.name: [
+            theirs / ours
+            for ours, theirs in zip(
+                times[load.name, "wsproto_lite"], times[load.name, "websockets"], strict=True
+            )
+        ]
+        for load in loads
+    }
     if only:
-        return {"loads": loads, "rates": rates}
+        return {"loads": loads, "rates": rates, "spread": spread}
     count = 100 if quick else 1000
     memory = {
         label: {d.name: memory_per_connection(d, deflate, active, count) for d in DRIVERS}
@@ -353,6 +416,7 @@ def measure(repeats: int, quick: bool, only: str = "") -> dict[str, Any]:
     return {
         "loads": loads,
         "rates": rates,
+        "spread": spread,
         "zlib": statistics.median(zlib_rates),
         "events": statistics.median(event_rates),
         "memory": memory,
@@ -371,14 +435,22 @@ def _fmt(value: float) -> str:
 def table(result: dict[str, Any]) -> str:
     names = [d.name for d in DRIVERS]
     lines = [
-        "| workload | unit | " + " | ".join(names) + " | vs wsproto | vs websockets | vs websockets-py |",
-        "|---|---|" + "---|" * (len(names) + 3),
+        "| workload | unit | "
+        + " | ".join(names)
+        + " | vs wsproto | vs websockets | (its range) | vs websockets-py |",
+        "|---|---|" + "---|" * (len(names) + 4),
     ]
     for load in result["loads"]:
         rates = result["rates"][load.name]
         ours = rates["wsproto_lite"]
         cells = [_fmt(rates[n]) for n in names]
-        ratios = [f"{ours / rates[n]:.2f}" for n in ("wsproto", "websockets", "websockets-py")]
+        spread = result["spread"][load.name]
+        ratios = [
+            f"{ours / rates['wsproto']:.2f}",
+            f"{ours / rates['websockets']:.2f}",
+            f"{min(spread):.2f}-{max(spread):.2f}",
+            f"{ours / rates['websockets-py']:.2f}",
+        ]
         lines.append(f"| {load.name} | {load.unit} | " + " | ".join(cells + ratios) + " |")
     if "zlib" not in result:
         return "\n".join(lines) + "\n"
