@@ -11,6 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+import aiohttp
+import aiohttp._websocket.helpers as aiohttp_helpers
+import aiohttp._websocket.reader as aiohttp_reader
+import aiohttp._websocket.reader_py as aiohttp_reader_py
+import aiohttp._websocket.writer as aiohttp_writer
 import websockets.frames
 import websockets.utils
 import wsproto
@@ -259,3 +264,99 @@ class WebSocketsPy(WebSockets):
 
 
 DRIVERS: list[Driver] = [Lite(), WsProto(), WebSockets(), WebSocketsPy()]
+
+
+class _Recorder:
+    """What aiohttp's reader and writer need of a protocol and a transport:
+    never paused, and the writes kept."""
+
+    _reading_paused = False
+    _paused = False
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.write = self.written.append
+
+    def pause_reading(self) -> None:
+        raise AssertionError("the queue has no limit here")
+
+    def resume_reading(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class AioHttpSide:
+    """One end of an aiohttp connection, driven in memory: its reader (and
+    the queue it fills) and its writer."""
+
+    def __init__(self, module: Any, client: bool, deflate: bool) -> None:
+        self.transport = _Recorder()
+        self.queue = module.WebSocketDataQueue(self.transport, 2**30, loop=None)
+        self.reader = module.WebSocketReader(self.queue, max_msg_size=0, compress=deflate, decode_text=True)
+        self.writer = aiohttp_writer.WebSocketWriter(
+            self.transport,  # type: ignore[arg-type]
+            self.transport,  # type: ignore[arg-type]
+            use_mask=client,
+            limit=2**62,
+            compress=15 if deflate else 0,
+        )
+
+
+class AioHttp(Driver):
+    """aiohttp's WebSocket reader and writer, with its C extensions (the
+    reader in Cython, masking in C). An anchor, not a peer of the same kind:
+    there is no sans-IO handshake to drive, only frames in and out; it
+    reassembles fragments and checks UTF-8 as the others do."""
+
+    name = "aiohttp"
+    reader: Any = aiohttp_reader  # the Cython reader and its queue, when built
+    mask: Any = staticmethod(aiohttp_helpers.websocket_mask)
+    workloads = ("receives", "sends", "fragments")
+
+    def activate(self) -> None:
+        # The Python reader and the writer look masking up in their modules.
+        aiohttp_writer.websocket_mask = self.mask  # type: ignore[attr-defined]
+        aiohttp_reader_py.websocket_mask = self.mask  # type: ignore[attr-defined]
+
+    def pair(self, deflate: bool = False) -> tuple[AioHttpSide, AioHttpSide]:
+        return AioHttpSide(self.reader, True, deflate), AioHttpSide(self.reader, False, deflate)
+
+    def receive(self, conn: AioHttpSide, chunks: Iterable[bytes]) -> tuple[int, int]:
+        count = size = 0
+        feed, buffer = conn.reader.feed_data, conn.queue._buffer
+        for chunk in chunks:
+            feed(chunk)
+            while buffer:  # the queue's messages, as its read() would hand them out
+                message, _ = buffer.popleft()
+                count += 1
+                size += len(message.data)
+        return count, size
+
+    def send(self, conn: AioHttpSide, messages: list[str] | list[bytes]) -> list[bytes]:
+        written = conn.transport.written
+        start = len(written)
+        send_frame = conn.writer.send_frame
+        text = isinstance(messages[0], str)
+        opcode = aiohttp.WSMsgType.TEXT if text else aiohttp.WSMsgType.BINARY
+        for message in messages:
+            step = send_frame(message.encode() if text else message, opcode)  # type: ignore[union-attr,arg-type]
+            try:
+                step.send(None)  # never suspends: nothing is ever paused here
+            except StopIteration:
+                pass
+            else:
+                raise AssertionError("aiohttp's writer waited")
+        return written[start:]
+
+
+class AioHttpPy(AioHttp):
+    """aiohttp's pure-Python reader and masking."""
+
+    name = "aiohttp-py"
+    reader = aiohttp_reader_py
+    mask = staticmethod(aiohttp_helpers._websocket_mask_python)
+
+
+ANCHORS: list[Driver] = [AioHttp(), AioHttpPy()]

@@ -37,7 +37,7 @@ if __package__ in (None, ""):
 
 from importlib.metadata import version
 
-from benchmarks.drivers import DRIVERS, LEVEL, Driver, Lite
+from benchmarks.drivers import ANCHORS, DRIVERS, LEVEL, Driver, Lite
 from wsproto_lite import Connection
 from wsproto_lite import __version__ as lite_version
 from wsproto_lite import events as ev
@@ -141,6 +141,10 @@ def close_all(driver: Driver, pairs: list[tuple[Any, Any]]) -> object:
     return None
 
 
+def _unchecked(result: object) -> bool:
+    return True
+
+
 @dataclass
 class Workload:
     name: str
@@ -148,7 +152,13 @@ class Workload:
     setup: Callable[[Driver], Any]
     run: Callable[[Driver, Any], object]
     scale: float  # units done by one run
-    check: Callable[[object], bool] = lambda result: True  # is the run's result right?
+    check: Callable[[object], bool] = _unchecked  # is the run's result right?
+
+    @property
+    def frames(self) -> bool:
+        """Frames in or out, the result checked: the anchors (aiohttp's reader
+        and writer, which have no handshake to drive) run it too."""
+        return self.check is not _unchecked
 
     def rate(self, seconds: float) -> float:
         return self.scale / seconds
@@ -372,9 +382,12 @@ def measure(repeats: int, quick: bool, only: str = "") -> dict[str, Any]:
     event_rates: list[float] = []
     mask_rates: list[float] = []
     for repeat in range(repeats):
-        order = DRIVERS[repeat % len(DRIVERS) :] + DRIVERS[: repeat % len(DRIVERS)]
+        everyone = DRIVERS + ANCHORS
+        order = everyone[repeat % len(everyone) :] + everyone[: repeat % len(everyone)]
         for load in loads:
             for driver in order:
+                if driver in ANCHORS and not load.frames:
+                    continue
                 state = load.setup(driver)
                 driver.activate()
                 start = time.process_time()
@@ -389,7 +402,11 @@ def measure(repeats: int, quick: bool, only: str = "") -> dict[str, Any]:
             mask_rates.append(masking_limit())
         print(f"repeat {repeat + 1}/{repeats} done", file=sys.stderr, flush=True)
     rates = {
-        load.name: {d.name: load.rate(statistics.median(times[load.name, d.name])) for d in DRIVERS}
+        load.name: {
+            d.name: load.rate(statistics.median(times[load.name, d.name]))
+            for d in DRIVERS + ANCHORS
+            if (load.name, d.name) in times
+        }
         for load in loads
     }
     # The spread: wsproto_lite's ratio to websockets (C) in each repeat.
@@ -433,24 +450,22 @@ def _fmt(value: float) -> str:
 
 
 def table(result: dict[str, Any]) -> str:
-    names = [d.name for d in DRIVERS]
+    names = [d.name for d in DRIVERS + ANCHORS]
+    peers = [d.name for d in DRIVERS]  # the anchors have no connection to measure
+    others = ["wsproto", "websockets", "websockets-py", "aiohttp", "aiohttp-py"]
     lines = [
         "| workload | unit | "
         + " | ".join(names)
-        + " | vs wsproto | vs websockets | (its range) | vs websockets-py |",
-        "|---|---|" + "---|" * (len(names) + 4),
+        + " | vs wsproto | vs websockets | (its range) | vs websockets-py | vs aiohttp | vs aiohttp-py |",
+        "|---|---|" + "---|" * (len(names) + len(others) + 1),
     ]
     for load in result["loads"]:
         rates = result["rates"][load.name]
         ours = rates["wsproto_lite"]
-        cells = [_fmt(rates[n]) for n in names]
+        cells = [_fmt(rates[n]) if n in rates else "-" for n in names]
         spread = result["spread"][load.name]
-        ratios = [
-            f"{ours / rates['wsproto']:.2f}",
-            f"{ours / rates['websockets']:.2f}",
-            f"{min(spread):.2f}-{max(spread):.2f}",
-            f"{ours / rates['websockets-py']:.2f}",
-        ]
+        ratios = [f"{ours / rates[n]:.2f}" if n in rates else "-" for n in others]
+        ratios.insert(2, f"{min(spread):.2f}-{max(spread):.2f}")
         lines.append(f"| {load.name} | {load.unit} | " + " | ".join(cells + ratios) + " |")
     if "zlib" not in result:
         return "\n".join(lines) + "\n"
@@ -473,11 +488,11 @@ def table(result: dict[str, Any]) -> str:
         f"and its server receives them at {received['wsproto_lite'] / limit:.0%}; "
         f"wsproto at {sent['wsproto'] / limit:.0%} and {received['wsproto'] / limit:.0%}.",
         "",
-        "| memory per open server connection (tracemalloc) | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
+        "| memory per open server connection (tracemalloc) | " + " | ".join(peers) + " |",
+        "|---|" + "---|" * len(peers),
     ]
     for label, values in result["memory"].items():
-        lines.append(f"| {label} | " + " | ".join(f"{values[n] / 1024:.1f} KiB" for n in names) + " |")
+        lines.append(f"| {label} | " + " | ".join(f"{values[n] / 1024:.1f} KiB" for n in peers) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -47,6 +47,9 @@ def test_every_workload_passes_its_check_for_every_library() -> None:
     assert "client sends 256 B text" in names
     assert "4 MiB text in 48-80 B fragments" in names
     assert all(len(ratios) == 1 for ratios in result["spread"].values())
+    table = run.table(result)
+    assert "| server receives 16 B text | msg/s |" in table
+    assert "| opening handshake | handshakes/s |" in table
 
 
 def test_the_json_messages_are_one_kibibyte_of_valid_json() -> None:
