@@ -8,6 +8,9 @@ application needs, whatever the library's own events are.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import socket
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -16,6 +19,7 @@ import aiohttp._websocket.helpers as aiohttp_helpers
 import aiohttp._websocket.reader as aiohttp_reader
 import aiohttp._websocket.reader_py as aiohttp_reader_py
 import aiohttp._websocket.writer as aiohttp_writer
+import picows
 import websockets.frames
 import websockets.utils
 import wsproto
@@ -71,6 +75,10 @@ class Driver:
 
     def activate(self) -> None:
         """Called before each timed run (websockets switches its C mask here)."""
+
+    def supports(self, load: str) -> bool:
+        """Whether this library can run the workload named ``load``."""
+        return True
 
 
 class Lite(Driver):
@@ -359,4 +367,133 @@ class AioHttpPy(AioHttp):
     mask = staticmethod(aiohttp_helpers._websocket_mask_python)
 
 
-ANCHORS: list[Driver] = [AioHttp(), AioHttpPy()]
+class _PicoTransport(asyncio.Transport):
+    """What picows's protocol needs of asyncio's transport: a TCP socket to
+    set options on (one, shared, never used for data), and the writes kept."""
+
+    _sockets: ClassVar[list[socket.socket]] = []
+
+    def __init__(self) -> None:
+        super().__init__()
+        if not self._sockets:
+            listener = socket.create_server(("127.0.0.1", 0))
+            client = socket.create_connection(listener.getsockname())
+            _PicoTransport._sockets += [listener, client, listener.accept()[0]]
+        self.written: list[bytes] = []
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        peer = ("127.0.0.1", 0)
+        return {"socket": self._sockets[2], "peername": peer, "sockname": peer}.get(name, default)
+
+    def write(self, data: Any) -> None:
+        self.written.append(bytes(data))
+
+    def get_write_buffer_size(self) -> int:
+        # Not 0: with an empty buffer picows would send() on the socket
+        # itself; this way its frames come to write(), as everyone's do here.
+        return 1
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class _PicoSide(picows.WSListener):
+    """One end of a picows connection: its protocol, its transport, and what
+    its frames add up to (picows hands out frames: the harness joins the
+    pieces of a message and decodes text, as for websockets)."""
+
+    def __init__(self, client: bool) -> None:
+        self.transport = _PicoTransport()
+        self.count = self.size = 0
+        self.parts: list[bytes] = []
+        self.text = False
+        factory = (lambda *_: self) if client else (lambda _: self)
+        self.protocol = _LOOP.run_until_complete(_pico_protocol(client, factory))
+        self.protocol.connection_made(self.transport)
+
+    def feed(self, data: bytes) -> None:
+        view = memoryview(data)
+        protocol = self.protocol
+        while view:
+            buffer = protocol.get_buffer(len(view))
+            n = min(len(buffer), len(view))
+            buffer[:n] = view[:n]
+            protocol.buffer_updated(n)
+            view = view[n:]
+
+    def on_ws_frame(self, transport: Any, frame: Any) -> None:
+        kind = frame.msg_type
+        if kind is not picows.WSMsgType.CONTINUATION:
+            self.text = kind is picows.WSMsgType.TEXT
+        if frame.fin and not self.parts:
+            self.count += 1
+            self.size += len(frame.get_payload_as_utf8_text() if self.text else frame.get_payload_as_bytes())
+            return
+        self.parts.append(frame.get_payload_as_bytes())
+        if frame.fin:
+            payload = b"".join(self.parts)
+            self.parts = []
+            self.count += 1
+            self.size += len(payload.decode() if self.text else payload)
+
+
+_LOOP = asyncio.new_event_loop()  # picows's protocol asks for a running loop when it is made
+
+
+async def _pico_protocol(client: bool, factory: Any) -> Any:
+    return picows.picows.WSProtocol(  # type: ignore[attr-defined]
+        "example.com:80" if client else None,
+        "/",
+        client,
+        factory,
+        logging.getLogger("picows"),
+        True,  # disconnect on exception
+        None,  # no handshake timeout
+        False,  # no auto ping
+        10,
+        10,
+        picows.WSAutoPingStrategy.PING_WHEN_IDLE,
+        False,  # no auto pong
+        2**31,  # max frame size
+        None,
+        2**16,
+    )
+
+
+class PicoWs(Driver):
+    """picows, Cython with SIMD masking: the other compiled anchor.  Frames
+    only (the harness joins fragments and decodes text), no compression."""
+
+    name = "picows"
+
+    def supports(self, load: str) -> bool:
+        return "deflate" not in load
+
+    def pair(self, deflate: bool = False) -> tuple[_PicoSide, _PicoSide]:
+        client, server = _PicoSide(True), _PicoSide(False)
+        server.feed(b"".join(client.transport.written))
+        client.feed(b"".join(server.transport.written))
+        client.transport.written.clear()
+        server.transport.written.clear()
+        return client, server
+
+    def receive(self, conn: _PicoSide, chunks: Iterable[bytes]) -> tuple[int, int]:
+        feed = conn.feed
+        for chunk in chunks:
+            feed(chunk)
+        return conn.count, conn.size
+
+    def send(self, conn: _PicoSide, messages: list[str] | list[bytes]) -> list[bytes]:
+        send = conn.protocol.transport.send
+        written = conn.transport.written
+        start = len(written)
+        if isinstance(messages[0], str):
+            for text in messages:
+                send(picows.WSMsgType.TEXT, text.encode())
+        else:
+            for data in messages:
+                send(picows.WSMsgType.BINARY, data)
+        return written[start:]
+
+
+ANCHORS: list[Driver] = [AioHttp(), AioHttpPy(), PicoWs()]

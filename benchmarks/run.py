@@ -386,7 +386,7 @@ def measure(repeats: int, quick: bool, only: str = "") -> dict[str, Any]:
         order = everyone[repeat % len(everyone) :] + everyone[: repeat % len(everyone)]
         for load in loads:
             for driver in order:
-                if driver in ANCHORS and not load.frames:
+                if (driver in ANCHORS and not load.frames) or not driver.supports(load.name):
                     continue
                 state = load.setup(driver)
                 driver.activate()
@@ -452,11 +452,12 @@ def _fmt(value: float) -> str:
 def table(result: dict[str, Any]) -> str:
     names = [d.name for d in DRIVERS + ANCHORS]
     peers = [d.name for d in DRIVERS]  # the anchors have no connection to measure
-    others = ["wsproto", "websockets", "websockets-py", "aiohttp", "aiohttp-py"]
+    others = ["wsproto", "websockets", "websockets-py", "aiohttp", "aiohttp-py", "picows"]
     lines = [
         "| workload | unit | "
         + " | ".join(names)
-        + " | vs wsproto | vs websockets | (its range) | vs websockets-py | vs aiohttp | vs aiohttp-py |",
+        + " | vs wsproto | vs websockets | (its range) | vs websockets-py"
+        + " | vs aiohttp | vs aiohttp-py | vs picows |",
         "|---|---|" + "---|" * (len(names) + len(others) + 1),
     ]
     for load in result["loads"]:
