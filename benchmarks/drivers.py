@@ -12,7 +12,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import aiohttp
 import aiohttp._websocket.helpers as aiohttp_helpers
@@ -41,6 +41,17 @@ from wsproto_lite.extensions import PerMessageDeflate
 #: The zlib level every library compresses with (zlib's own default).
 LEVEL = 6
 _C_MASK = websockets.frames.apply_mask  # type: ignore[attr-defined]
+
+
+class Load(Protocol):
+    """What a driver may ask of a workload (benchmarks.run.Workload)."""
+
+    name: str
+
+    @property
+    def frames(self) -> bool:
+        """Frames in or out, the result checked: no handshake, ping or close
+        to drive (what the anchors, aiohttp and picows, can run)."""
 
 
 class Driver:
@@ -76,8 +87,8 @@ class Driver:
     def activate(self) -> None:
         """Called before each timed run (websockets switches its C mask here)."""
 
-    def supports(self, load: str) -> bool:
-        """Whether this library can run the workload named ``load``."""
+    def supports(self, load: Load) -> bool:
+        """Whether this library can run ``load``."""
         return True
 
 
@@ -319,9 +330,12 @@ class AioHttp(Driver):
     reassembles fragments and checks UTF-8 as the others do."""
 
     name = "aiohttp"
+
+    def supports(self, load: Load) -> bool:
+        return load.frames
+
     reader: Any = aiohttp_reader  # the Cython reader and its queue, when built
     mask: Any = staticmethod(aiohttp_helpers.websocket_mask)
-    workloads = ("receives", "sends", "fragments")
 
     def activate(self) -> None:
         # The Python reader and the writer look masking up in their modules.
@@ -466,8 +480,8 @@ class PicoWs(Driver):
 
     name = "picows"
 
-    def supports(self, load: str) -> bool:
-        return "deflate" not in load
+    def supports(self, load: Load) -> bool:
+        return load.frames and "deflate" not in load.name
 
     def pair(self, deflate: bool = False) -> tuple[_PicoSide, _PicoSide]:
         client, server = _PicoSide(True), _PicoSide(False)

@@ -386,7 +386,7 @@ def measure(repeats: int, quick: bool, only: str = "") -> dict[str, Any]:
         order = everyone[repeat % len(everyone) :] + everyone[: repeat % len(everyone)]
         for load in loads:
             for driver in order:
-                if (driver in ANCHORS and not load.frames) or not driver.supports(load.name):
+                if not driver.supports(load):
                     continue
                 state = load.setup(driver)
                 driver.activate()

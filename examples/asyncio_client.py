@@ -16,7 +16,7 @@ import asyncio
 import sys
 
 from asyncio_echo import drain, step
-from shared import Dialogue, StoppedReading, Target, client_arguments, timers
+from shared import Dialogue, StoppedReading, Target, client_arguments, options
 from wsproto_lite import Connection, Role
 from wsproto_lite.events import Request
 from wsproto_lite.extensions import PerMessageDeflate
@@ -24,7 +24,7 @@ from wsproto_lite.extensions import PerMessageDeflate
 
 async def run(args: argparse.Namespace, target: Target) -> None:
     loop = asyncio.get_running_loop()
-    conn = Connection(Role.CLIENT, **timers(args))
+    conn = Connection(Role.CLIENT, **options(args))
     dialogue = Dialogue(target, args.messages)
     request = Request(host=target.authority, target=target.resource, extensions=[PerMessageDeflate()])
     async with asyncio.timeout(args.open_timeout or None):

@@ -19,7 +19,7 @@ import contextlib
 import ssl
 import sys
 
-from shared import RECEIVE_SIZE, StoppedReading, server_arguments, server_tls, timers
+from shared import RECEIVE_SIZE, StoppedReading, options, server_arguments, server_tls
 from wsproto_lite import Connection, RemoteProtocolError, Role
 from wsproto_lite.events import Accept, Close, Message, Reject, Request
 from wsproto_lite.extensions import PerMessageDeflate
@@ -51,9 +51,8 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, arg
     client did wrong, or "" if nothing."""
     conn = Connection(
         Role.SERVER,
-        max_message_size=args.max_message_size or None,
         extensions=[PerMessageDeflate()],
-        **timers(args),
+        **options(args),
     )
     loop = asyncio.get_running_loop()
     problem = ""

@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import ssl
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
+from wsproto_lite.connection import Options
 from wsproto_lite.events import Accept, Close, Event, Message, Reject, RejectData
 
 #: How much one read takes from the transport.
@@ -33,14 +33,18 @@ class StoppedReading(Exception):
         super().__init__(f"stopped reading: dropped after {seconds:g} s")
 
 
-def timers(args: argparse.Namespace) -> dict[str, Any]:
-    """The connection's timer options, from the command line."""
-    return {
+def options(args: argparse.Namespace) -> Options:
+    """The connection's options from the command line: its timers, and the
+    message limit where there is one (the servers')."""
+    result: Options = {
         "ping_interval": args.ping_interval or None,
         "ping_timeout": args.ping_timeout or None,
         "close_timeout": args.close_timeout or None,
         "open_timeout": args.open_timeout or None,
     }
+    if "max_message_size" in args:
+        result["max_message_size"] = args.max_message_size or None
+    return result
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

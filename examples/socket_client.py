@@ -17,7 +17,7 @@ import socket
 import sys
 import time
 
-from shared import Dialogue, StoppedReading, Target, client_arguments, timers
+from shared import Dialogue, StoppedReading, Target, client_arguments, options
 from socket_echo import send, step
 from wsproto_lite import Connection, Role
 from wsproto_lite.events import Request
@@ -25,7 +25,7 @@ from wsproto_lite.extensions import PerMessageDeflate
 
 
 def run(args: argparse.Namespace, target: Target) -> None:
-    conn = Connection(Role.CLIENT, **timers(args))
+    conn = Connection(Role.CLIENT, **options(args))
     dialogue = Dialogue(target, args.messages)
     request = Request(host=target.authority, target=target.resource, extensions=[PerMessageDeflate()])
     with connect(target, args) as sock:

@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 
-from shared import RECEIVE_SIZE, StoppedReading, server_arguments, server_tls, timers
+from shared import RECEIVE_SIZE, StoppedReading, options, server_arguments, server_tls
 from wsproto_lite import Connection, RemoteProtocolError, Role
 from wsproto_lite.events import Accept, Close, Message, Reject, Request
 from wsproto_lite.extensions import PerMessageDeflate
@@ -66,9 +66,8 @@ def handle(sock: socket.socket, args: argparse.Namespace) -> str:
     # Compression is accepted when the client offers it (every browser does).
     conn = Connection(
         Role.SERVER,
-        max_message_size=args.max_message_size or None,
         extensions=[PerMessageDeflate()],
-        **timers(args),
+        **options(args),
     )
     problem = ""
     conn.handle_timer(time.monotonic())

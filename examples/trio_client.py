@@ -16,7 +16,7 @@ import sys
 
 import trio
 
-from shared import Dialogue, StoppedReading, Target, client_arguments, timers
+from shared import Dialogue, StoppedReading, Target, client_arguments, options
 from trio_echo import Stream, send, step
 from wsproto_lite import Connection, Role
 from wsproto_lite.events import Request
@@ -24,7 +24,7 @@ from wsproto_lite.extensions import PerMessageDeflate
 
 
 async def run(args: argparse.Namespace, target: Target) -> None:
-    conn = Connection(Role.CLIENT, **timers(args))
+    conn = Connection(Role.CLIENT, **options(args))
     dialogue = Dialogue(target, args.messages)
     request = Request(host=target.authority, target=target.resource, extensions=[PerMessageDeflate()])
     with trio.fail_after(args.open_timeout or math.inf):

@@ -20,7 +20,7 @@ import sys
 
 import trio
 
-from shared import RECEIVE_SIZE, StoppedReading, server_arguments, server_tls, timers
+from shared import RECEIVE_SIZE, StoppedReading, options, server_arguments, server_tls
 from wsproto_lite import Connection, RemoteProtocolError, Role
 from wsproto_lite.events import Accept, Close, Message, Reject, Request
 from wsproto_lite.extensions import PerMessageDeflate
@@ -61,9 +61,8 @@ async def handle(stream: Stream, args: argparse.Namespace) -> str:
     client did wrong, or "" if nothing."""
     conn = Connection(
         Role.SERVER,
-        max_message_size=args.max_message_size or None,
         extensions=[PerMessageDeflate()],
-        **timers(args),
+        **options(args),
     )
     if isinstance(stream, trio.SSLStream):  # the TLS handshake, in the time the opening one has
         with trio.move_on_after(args.open_timeout or math.inf) as scope:

@@ -128,8 +128,8 @@ class ChatProtocol(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.client is not None:
-            self.client.lost()
+        if self.client is not None:  # the end of the stream, told again if it was already
+            self.client.receive(b"")
 
     def read_request(self) -> None:
         assert self.http is not None
@@ -198,9 +198,8 @@ class ChatProtocol(asyncio.Protocol):
         self.client = Client(nickname, room, conn, self.transport, self.chat)
         if early:  # sent behind the request, in the same read (b"" would mean the end)
             self.client.receive(early)
-        self.joining = asyncio.get_running_loop().create_task(
-            self.client.join()
-        )  # kept: a task needs a reference
+        # Kept: a task with no reference to it may be collected mid-way.
+        self.joining = asyncio.get_running_loop().create_task(self.client.join())
 
 
 class Client:
@@ -284,16 +283,6 @@ class Client:
         self.deadline = None
         self.conn.handle_timer(self.loop.time())
         self.process()
-
-    def lost(self) -> None:
-        """The TCP connection is gone (we closed it, or the user did)."""
-        if self.conn.state is not ConnectionState.CLOSED:
-            with contextlib.suppress(LocalProtocolError):
-                self.conn.receive_data(b"")
-            for event in self.conn.events():
-                if isinstance(event, Close):
-                    self.close_code = event.code
-        self.leave()
 
     def leave(self) -> None:
         if self.timer is not None:
