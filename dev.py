@@ -4,7 +4,9 @@
     python3 dev.py demo    run the demo: the chat of examples/chat/ on
                            http://127.0.0.1:8000/ (open it in a browser)
     python3 dev.py test    run every check: ruff, mypy --strict, and pytest with
-                           branch coverage and the Autobahn conformance runs
+                           branch coverage and the Autobahn conformance runs,
+                           then pytest again in pure Python (the compiled
+                           accelerator off; Autobahn runs compiled only)
     python3 dev.py bench   the benchmark against wsproto and websockets
                            (--quick for a smoke run, --write to update
                            docs/performance.md, --fastpaths for what
@@ -13,8 +15,9 @@
 
 Both create ``.venv`` on first use and install the project and its
 development dependencies into it (again whenever pyproject.toml changes);
-``test`` also installs Chromium and redis-server with apt when they are
-missing (the browser and Redis tests start them), and the tests fetch
+``test`` also installs gcc, Chromium and redis-server with apt when they
+are missing (gcc builds the optional C extension and its AddressSanitizer
+copy; the browser and Redis tests start the others), and the tests fetch
 Node's ws package from npm and uvicorn's sdist from PyPI into ``.cache/``.
 Extra arguments after ``test`` go to pytest, for example
 ``python3 dev.py test -k handshake``.
@@ -45,16 +48,20 @@ CHECKED = [
 ]
 
 
-def run(*args: str | Path) -> None:
-    print("+", " ".join(str(a) for a in args), flush=True)
-    subprocess.run([str(a) for a in args], cwd=ROOT, check=True)
+def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
+    shown = " ".join(f"{k}={v}" for k, v in (env or {}).items() if os.environ.get(k) != v)
+    print("+", *([shown] if shown else []), " ".join(str(a) for a in args), flush=True)
+    subprocess.run([str(a) for a in args], cwd=ROOT, check=True, env=env)
 
 
 def ensure_venv() -> None:
     """Create the virtual environment and install what pyproject.toml asks for."""
     if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be started by an older python3
         sys.exit(f"wsproto_lite needs Python 3.11 or newer; this is {sys.version.split()[0]}")
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    # Reinstalled when either changes: the editable install compiles the C.
+    wanted = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + (ROOT / "src" / "wsproto_lite" / "_speedups.c").read_bytes()
+    ).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted and PYTHON.exists():
         return
     if not PYTHON.exists():
@@ -67,13 +74,13 @@ def ensure_venv() -> None:
 
 #: System packages the tests start for real, by the command that shows them.
 #: Commands the tests run, and the Debian package that provides each.
-SYSTEM_PACKAGES = {"chromium": "chromium", "redis-server": "redis-server"}
+SYSTEM_PACKAGES = {"gcc": "gcc", "chromium": "chromium", "redis-server": "redis-server"}
 
 
 def ensure_system_packages() -> None:
-    """Install with apt what the tests need and the machine lacks (Chromium
-    for the browser tests, redis-server for the chat's Redis test); Node's
-    packages come from npm in the tests."""
+    """Install with apt what the tests need and the machine lacks (gcc for
+    the C extension, Chromium for the browser tests, redis-server for the
+    chat's Redis test); Node's packages come from npm in the tests."""
     missing = [package for command, package in SYSTEM_PACKAGES.items() if shutil.which(command) is None]
     if not missing:
         return
@@ -92,9 +99,24 @@ def test(pytest_args: list[str]) -> None:
     run(BIN / "ruff", "check", *CHECKED)
     run(BIN / "ruff", "format", "--check", *CHECKED)
     run(BIN / "mypy", "--strict", *CHECKED)
-    # A run of a subset (extra arguments) cannot reach the coverage bar.
+    check_extension_built()
+    # Twice: compiled (the default), then pure Python; the coverage of both
+    # runs is added up, and the bar applies to the sum. A run of a subset
+    # (extra arguments) cannot reach the bar.
     threshold = ["--cov-fail-under=0"] if pytest_args else []
-    run(PYTHON, "-m", "pytest", "--cov", "--cov-report=term-missing", *threshold, *pytest_args)
+    pytest: list[str | Path] = [PYTHON, "-m", "pytest", "--cov", "--cov-report=term-missing"]
+    run(*pytest, "--cov-fail-under=0", *pytest_args)
+    pure = dict(os.environ, WSPROTO_LITE_NO_SPEEDUPS="1")
+    run(*pytest, "--cov-append", "-m", "not conformance and not build", *threshold, *pytest_args, env=pure)
+
+
+def check_extension_built() -> None:
+    """The editable install compiles wsproto_lite._speedups; say so plainly
+    when it could not (the install itself goes on without it)."""
+    probe = "import wsproto_lite._speedups"
+    if subprocess.run([PYTHON, "-c", probe], cwd=ROOT, capture_output=True).returncode != 0:
+        STAMP.unlink(missing_ok=True)  # try again next time
+        sys.exit("wsproto_lite._speedups was not built: the tests need a C compiler and Python's headers")
 
 
 def demo() -> None:

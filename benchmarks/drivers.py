@@ -34,7 +34,7 @@ from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
-from wsproto_lite import Connection, Role
+from wsproto_lite import Connection, Role, _speed
 from wsproto_lite import events as ev
 from wsproto_lite.extensions import PerMessageDeflate
 
@@ -93,7 +93,13 @@ class Driver:
 
 
 class Lite(Driver):
+    """wsproto_lite with its compiled accelerator (wsproto_lite._speedups)."""
+
     name = "wsproto_lite"
+    compiled = True
+
+    def activate(self) -> None:
+        _speed.select(self.compiled)
 
     def pair(self, deflate: bool = False) -> tuple[Connection, Connection]:
         extensions = [PerMessageDeflate(compress_level=LEVEL)] if deflate else []
@@ -282,7 +288,14 @@ class WebSocketsPy(WebSockets):
     mask = staticmethod(websockets.utils.apply_mask)
 
 
-DRIVERS: list[Driver] = [Lite(), WsProto(), WebSockets(), WebSocketsPy()]
+class LitePy(Lite):
+    """wsproto_lite in pure Python (as with WSPROTO_LITE_NO_SPEEDUPS=1)."""
+
+    name = "wsproto_lite-py"
+    compiled = False
+
+
+DRIVERS: list[Driver] = [Lite(), LitePy(), WsProto(), WebSockets(), WebSocketsPy()]
 
 
 class _Recorder:

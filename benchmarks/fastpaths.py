@@ -1,4 +1,6 @@
-"""What each of wsproto_lite's fast paths saves, measured.
+"""What each of wsproto_lite's fast paths saves, measured, in pure Python
+(the compiled twins of wsproto_lite._speedups are switched off here: what
+they add is in the main benchmark's two wsproto_lite columns).
 
     python3 dev.py bench --fastpaths      # or: .venv/bin/python benchmarks/fastpaths.py
 
@@ -29,8 +31,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.run import chunked, client_frames, fragments, json_message
-from wsproto_lite import Connection, Role, _message, _receiving, connection
+from wsproto_lite import Connection, Role, _message, _receiving, _speed, connection
 from wsproto_lite import events as ev
+from wsproto_lite._runs import equal_frames, small_frames
 from wsproto_lite.extensions import PerMessageDeflate
 
 
@@ -43,10 +46,6 @@ def replaced(owner: object, name: str, value: object) -> Iterator[None]:
         yield
     finally:
         setattr(owner, name, original)
-
-
-def _no_run(*args: object) -> None:
-    return None
 
 
 def _general_send(self: Connection, event: ev.Message) -> bytes:
@@ -137,13 +136,13 @@ def fast_paths(n: int, text_size: int = 4 * 2**20) -> list[FastPath]:
     varied = chunked(client_frames(fragments(text, 48, 80)))
     return [
         FastPath(
-            "receive: whole frames (inline in Receiver.events)",
+            "receive: whole frames (_receiving.whole_frame)",
             "server receives 16 B text",
             _receiver(small),
             lambda: replaced(_message.Assembler, "set_limits", _no_whole_frames),
         ),
         FastPath(
-            "receive: whole frames (inline in Receiver.events)",
+            "receive: whole frames (_receiving.whole_frame)",
             "server receives 256 B text",
             _receiver(medium),
             lambda: replaced(_message.Assembler, "set_limits", _no_whole_frames),
@@ -158,13 +157,13 @@ def fast_paths(n: int, text_size: int = 4 * 2**20) -> list[FastPath]:
             "receive: runs of equal frames (_runs.equal_frames)",
             "4 MiB text in 64 B fragments",
             _receiver(equal),
-            lambda: replaced(_receiving, "equal_frames", _no_run),
+            lambda: replaced(_receiving, "run_readers", (small_frames,)),
         ),
         FastPath(
             "receive: runs of small frames (_runs.small_frames)",
             "4 MiB text in 48-80 B fragments",
             _receiver(varied),
-            lambda: replaced(_receiving, "small_frames", _no_run),
+            lambda: replaced(_receiving, "run_readers", (equal_frames,)),
         ),
         FastPath(
             "send: whole frames (inline in Connection._send_message)",
@@ -220,6 +219,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small workloads, two repeats")
     args = parser.parse_args()
     repeats = 2 if args.quick else 7
+    _speed.select(False)
     print("| fast path | workload | without it, time x | spread |")
     print("|---|---|---|---|")
     for path in fast_paths(10_000 if args.quick else 100_000, 2**19 if args.quick else 4 * 2**20):

@@ -37,8 +37,8 @@ if __package__ in (None, ""):
 
 from importlib.metadata import version
 
-from benchmarks.drivers import ANCHORS, DRIVERS, LEVEL, Driver, Lite
-from wsproto_lite import Connection
+from benchmarks.drivers import ANCHORS, DRIVERS, LEVEL, Driver, Lite, LitePy
+from wsproto_lite import Connection, _speed
 from wsproto_lite import __version__ as lite_version
 from wsproto_lite import events as ev
 
@@ -340,6 +340,16 @@ def masking_limit() -> float:
     return best
 
 
+def copy_rate(payloads: list[bytes]) -> float:
+    """A plain memory copy of each payload (``bytearray(payload)``: an
+    allocation and a ``memcpy``), in MB/s: the floor under any receive or
+    send of the same messages, which must copy them at least once."""
+    start = time.process_time()
+    for payload in payloads:
+        bytearray(payload)
+    return sum(map(len, payloads)) / 1e6 / (time.process_time() - start)
+
+
 def memory_per_connection(driver: Driver, deflate: bool, active: bool, count: int) -> float:
     """Bytes that one open, idle server connection keeps (tracemalloc)."""
     pairs = [driver.pair(deflate) for _ in range(2)]  # warm caches and imports
@@ -372,15 +382,27 @@ def _one_message(driver: Driver, client: Any) -> bytes:
     return bytes(client.send(wp.TextMessage("hello")))
 
 
+#: wsproto_lite's two modes, and whom each is compared with in the tables.
+OURS = ("wsproto_lite", "wsproto_lite-py")
+OTHERS = ("wsproto", "websockets", "websockets-py", "aiohttp", "aiohttp-py", "picows")
+
+
 def measure(repeats: int, quick: bool, only: str = "") -> dict[str, Any]:
+    mode = _speed.compiled()
+    try:
+        return _measure(repeats, quick, only)
+    finally:
+        _speed.select(mode)  # the drivers switch it; leave it as it was
+
+
+def _measure(repeats: int, quick: bool, only: str) -> dict[str, Any]:
     loads = [load for load in workloads(quick) if only in load.name]
     times: dict[tuple[str, str], list[float]] = {}
     # The baselines run in every repeat too, so that they see the machine as
     # the workloads they are compared with do.
     messages = [json_message(i) for i in range((10_000 if quick else 100_000) // 10)]
-    zlib_rates: list[float] = []
-    event_rates: list[float] = []
-    mask_rates: list[float] = []
+    mib = fresh_payloads(2 if quick else 16, 2**20)
+    baselines: dict[str, list[float]] = {"zlib": [], "events": [], "masking": [], "copy": []}
     for repeat in range(repeats):
         everyone = DRIVERS + ANCHORS
         order = everyone[repeat % len(everyone) :] + everyone[: repeat % len(everyone)]
@@ -397,9 +419,10 @@ def measure(repeats: int, quick: bool, only: str = "") -> dict[str, Any]:
                     sys.exit(f"{driver.name} got a wrong result on {load.name!r}: the benchmark stops")
                 del state, result
         if not only:
-            zlib_rates.append(zlib_baseline(messages))
-            event_rates.append(events_rate(messages))
-            mask_rates.append(masking_limit())
+            baselines["zlib"].append(zlib_baseline(messages))
+            baselines["events"].append(events_rate(messages))
+            baselines["masking"].append(masking_limit())
+            baselines["copy"].append(copy_rate(mib))
         print(f"repeat {repeat + 1}/{repeats} done", file=sys.stderr, flush=True)
     rates = {
         load.name: {
@@ -409,21 +432,21 @@ def measure(repeats: int, quick: bool, only: str = "") -> dict[str, Any]:
         }
         for load in loads
     }
-    # The spread: wsproto_lite's ratio to websockets (C) in each repeat.
+    # The spread: each mode's ratio to websockets (C) in each repeat.
     spread = {
-        load.name: [
-            theirs / ours
-            for ours, theirs in zip(
-                times[load.name, "wsproto_lite"], times[load.name, "websockets"], strict=True
-            )
+        (load.name, ours): [
+            theirs / mine
+            for mine, theirs in zip(times[load.name, ours], times[load.name, "websockets"], strict=True)
         ]
         for load in loads
+        for ours in OURS
     }
     if only:
         return {"loads": loads, "rates": rates, "spread": spread}
     count = 100 if quick else 1000
+    peers = [d for d in DRIVERS if not isinstance(d, LitePy)]  # the mode changes no state
     memory = {
-        label: {d.name: memory_per_connection(d, deflate, active, count) for d in DRIVERS}
+        label: {d.name: memory_per_connection(d, deflate, active, count) for d in peers}
         for label, deflate, active in (
             ("idle, no compression", False, False),
             ("idle, compression negotiated", True, False),
@@ -434,10 +457,8 @@ def measure(repeats: int, quick: bool, only: str = "") -> dict[str, Any]:
         "loads": loads,
         "rates": rates,
         "spread": spread,
-        "zlib": statistics.median(zlib_rates),
-        "events": statistics.median(event_rates),
         "memory": memory,
-        "masking": statistics.median(mask_rates),
+        **{name: statistics.median(values) for name, values in baselines.items()},
     }
 
 
@@ -451,42 +472,66 @@ def _fmt(value: float) -> str:
 
 def table(result: dict[str, Any]) -> str:
     names = [d.name for d in DRIVERS + ANCHORS]
-    peers = [d.name for d in DRIVERS]  # the anchors have no connection to measure
-    others = ["wsproto", "websockets", "websockets-py", "aiohttp", "aiohttp-py", "picows"]
     lines = [
-        "| workload | unit | "
-        + " | ".join(names)
-        + " | vs wsproto | vs websockets | (its range) | vs websockets-py"
-        + " | vs aiohttp | vs aiohttp-py | vs picows |",
-        "|---|---|" + "---|" * (len(names) + len(others) + 1),
+        "| workload | unit | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
     ]
     for load in result["loads"]:
         rates = result["rates"][load.name]
-        ours = rates["wsproto_lite"]
         cells = [_fmt(rates[n]) if n in rates else "-" for n in names]
-        spread = result["spread"][load.name]
-        ratios = [f"{ours / rates[n]:.2f}" if n in rates else "-" for n in others]
-        ratios.insert(2, f"{min(spread):.2f}-{max(spread):.2f}")
-        lines.append(f"| {load.name} | {load.unit} | " + " | ".join(cells + ratios) + " |")
+        lines.append(f"| {load.name} | {load.unit} | " + " | ".join(cells) + " |")
+    for ours, title in zip(OURS, ("compiled (the default)", "pure Python"), strict=True):
+        lines += [
+            "",
+            f"wsproto_lite {title}: its rate divided by each library's "
+            "(above 1: wsproto_lite is faster), with the range of the ratio to websockets over the repeats.",
+            "",
+            "| workload | "
+            + " | ".join(f"vs {n}" for n in OTHERS[:2])
+            + " | (its range) | "
+            + " | ".join(f"vs {n}" for n in OTHERS[2:])
+            + " |",
+            "|---|" + "---|" * (len(OTHERS) + 1),
+        ]
+        for load in result["loads"]:
+            rates = result["rates"][load.name]
+            ratios = [f"{rates[ours] / rates[n]:.2f}" if n in rates else "-" for n in OTHERS]
+            spread = result["spread"][load.name, ours]
+            ratios.insert(2, f"{min(spread):.2f}-{max(spread):.2f}")
+            lines.append(f"| {load.name} | " + " | ".join(ratios) + " |")
     if "zlib" not in result:
         return "\n".join(lines) + "\n"
-    send = result["rates"]["deflate: server sends 1 KiB JSON"]["wsproto_lite"]
+    return "\n".join(lines + baseline_lines(result)) + "\n"
+
+
+def baseline_lines(result: dict[str, Any]) -> list[str]:
+    """The baselines: raw zlib, a memory copy, pure-Python masking; and the
+    memory per connection."""
+    send = result["rates"]["deflate: server sends 1 KiB JSON"]
     sent = result["rates"]["client sends 1 MiB binary"]
     received = result["rates"]["server receives 1 MiB binary"]
     limit = result["masking"]
+    copy = result["copy"]
     zlib_us = 1e6 / result["zlib"]
-    lines += [
+    peers = list(next(iter(result["memory"].values())))
+    lines = [
         "",
         f"Raw zlib at level {LEVEL} (encoding, compression and sync flush, no framing) does "
         f"{_fmt(result['zlib'])} msg/s on the same 1 KiB JSON messages: wsproto_lite's "
-        f"compressed send runs at {send / result['zlib']:.0%} of it, "
-        f"{1e6 / send - zlib_us:.2f} µs per message on top of zlib's {zlib_us:.2f} µs, "
-        f"of which making the `Message` events takes {1e6 / result['events']:.2f} µs.",
+        f"compressed send runs at {send['wsproto_lite'] / result['zlib']:.0%} of it compiled and "
+        f"{send['wsproto_lite-py'] / result['zlib']:.0%} in pure Python, "
+        f"{1e6 / send['wsproto_lite'] - zlib_us:.2f} µs per message on top of zlib's {zlib_us:.2f} µs "
+        f"(compiled), of which making the `Message` events takes {1e6 / result['events']:.2f} µs.",
+        "",
+        f"A plain memory copy of the same 1 MiB payloads (`bytearray(payload)`) does {_fmt(copy)} MB/s: "
+        f"compiled, wsproto_lite's client sends 1 MiB messages at {sent['wsproto_lite'] / copy:.0%} of it "
+        f"and its server receives them at {received['wsproto_lite'] / copy:.0%}.",
         "",
         f"Masking alone, 1 MiB at a time with the best pure-Python technique (of translate lanes, "
         f"one integer, 64 KiB integer pieces and 64 KiB lane pieces), does {_fmt(limit)} MB/s. "
-        f"Against it, wsproto_lite's client sends 1 MiB messages at {sent['wsproto_lite'] / limit:.0%} "
-        f"and its server receives them at {received['wsproto_lite'] / limit:.0%}; "
+        f"Against it, wsproto_lite in pure Python sends 1 MiB messages at "
+        f"{sent['wsproto_lite-py'] / limit:.0%} and receives them at "
+        f"{received['wsproto_lite-py'] / limit:.0%}; "
         f"wsproto at {sent['wsproto'] / limit:.0%} and {received['wsproto'] / limit:.0%}.",
         "",
         "| memory per open server connection (tracemalloc) | " + " | ".join(peers) + " |",
@@ -494,7 +539,7 @@ def table(result: dict[str, Any]) -> str:
     ]
     for label, values in result["memory"].items():
         lines.append(f"| {label} | " + " | ".join(f"{values[n] / 1024:.1f} KiB" for n in peers) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def machine() -> str:

@@ -26,3 +26,6 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# Last: binds the hot path to the compiled twins when they were built (see _speed).
+from . import _speed  # noqa: F401

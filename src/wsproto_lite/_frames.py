@@ -138,6 +138,25 @@ def mask_pieces(
     return pieces
 
 
+def mask_frame(header: bytes, key: bytes, payload: bytes | bytearray | memoryview) -> bytes:
+    """``header + key`` and ``payload`` masked with ``key``: a client's
+    frame (section 5.3), in as few copies as each size allows."""
+    n = len(payload)
+    if n <= MAX_CONTROL_PAYLOAD:  # apply_mask's first way, inline: most client frames are small
+        key_int = read_int(key, "little") * REPEAT_KEY[n]
+        return header + key + ((read_int(payload, "little") ^ key_int) & TRUNCATE[n]).to_bytes(n, "little")
+    if n < LANES_FROM:
+        return header + key + apply_mask(payload, key)
+    if n > PIECE:
+        return b"".join(mask_pieces([header + key], payload, key))
+    # Medium: one buffer for the whole frame, masked in place.
+    frame = bytearray(header)
+    frame += key
+    frame += payload
+    mask_lanes(frame, len(header) + 4, key)
+    return bytes(frame)
+
+
 def encode_frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, mask: bool = False) -> bytes:
     """One frame (section 5.2).  A client masks with a fresh random key from
     the operating system's secure source (section 5.3)."""
@@ -152,17 +171,7 @@ def encode_frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, ma
     else:
         header = _HEADER64.pack(first, 127 | mask_bit, n)
     if mask:
-        key = mask_key()
-        if n < LANES_FROM:
-            return header + key + apply_mask(payload, key)
-        if n > PIECE:
-            return b"".join(mask_pieces([header + key], payload, key))
-        # Medium: one buffer for the whole frame, masked in place.
-        frame = bytearray(header)
-        frame += key
-        frame += payload
-        mask_lanes(frame, len(header) + 4, key)
-        return bytes(frame)
+        return mask_frame(header, mask_key(), payload)
     return header + payload
 
 

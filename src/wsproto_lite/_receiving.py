@@ -63,7 +63,7 @@ from ._frames import (
     read_int,
 )
 from ._message import Assembler, whole_message
-from ._runs import equal_frames, small_frames
+from ._runs import RunReader, equal_frames, small_frames
 from ._states import (
     CLOSE_RECEIVED,
     END_OF_STREAM,
@@ -79,7 +79,7 @@ from .errors import RemoteProtocolError
 from .events import Close, Event, Ping, Pong
 from .extensions import ExtensionSession
 
-__all__ = ["Receiver", "read_header"]
+__all__ = ["Receiver", "read_header", "run_readers", "whole_frame"]
 
 #: The most payload a run of small frames gathers before unmasking it, so
 #: that the integers it is unmasked with stay small.
@@ -138,6 +138,46 @@ def read_header(
     elif opcode > BINARY:
         raise RemoteProtocolError(f"reserved data opcode {opcode:#x} (5.2)")
     return first, length, start
+
+
+def whole_frame(
+    buf: bytearray, pos: int, end: int, head: int, expect_mask: int, limit: int
+) -> tuple[int, str | bytes] | None:
+    """The whole-frame fast path: if ``buf[pos:end]`` starts with a whole
+    text or binary frame with FIN and no RSV bit, the MASK bit
+    ``expect_mask``, a 7- or 16-bit length of at most ``limit``, and (text)
+    valid UTF-8: ``(where it ends, its payload as str or bytes)``, else
+    ``None``.  It never fails anything: a frame it does not take goes the
+    general way, which fails it if it must.  ``head`` is the shortest
+    header: 2, or 6 with a masking key.
+    """
+    if end - pos < head + 2:
+        return None  # not enough to read a 16-bit length
+    first = buf[pos]
+    length = buf[pos + 1] ^ expect_mask  # 128 or more if the MASK bit is wrong
+    start = pos + head
+    if length > 125:
+        if length != 126:
+            return None  # a 64-bit length, or a wrong MASK bit
+        length = (buf[pos + 2] << 8) | buf[pos + 3]
+        start += 2
+    stop = start + length
+    if not 0x81 <= first <= 0x82 or stop > end or length > limit:
+        return None
+    payload: bytes | bytearray = buf[start:stop]
+    if expect_mask:
+        payload = apply_mask(payload, buf[start - 4 : start])
+    if first == 0x82:
+        return stop, bytes(payload)
+    try:
+        return stop, payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+#: What reads a run of small continuation frames, in order of trial (see
+#: wsproto_lite._runs; the compiled small_frames takes any run at once).
+run_readers: tuple[RunReader, ...] = (equal_frames, small_frames)
 
 
 class Receiver:
@@ -313,7 +353,6 @@ class Receiver:
         msg = self._msg
         expect_mask = self._expect_mask
         head = self._head
-        least = head + 2  # enough to read a 16-bit length
         runs = not msg.stream
         fast_limit = msg.whole_frame
         # The state is checked again after every event: the caller may have
@@ -324,33 +363,12 @@ class Receiver:
             # The whole-frame fast path (see the module docstring).  While a
             # message is under way (or a frame's payload, which starts one)
             # every frame goes the general way.
-            if not msg.opcode and end - pos >= least:
-                first = buf[pos]
-                length = buf[pos + 1] ^ expect_mask  # 128 or more if the MASK bit is wrong
-                start = pos + head
-                if length > 125:
-                    if length == 126:
-                        length = (buf[pos + 2] << 8) | buf[pos + 3]
-                        start += 2
-                    else:
-                        length = end  # a 64-bit length, or a wrong MASK bit
-                stop = start + length
-                if 0x81 <= first <= 0x82 and stop <= end and length <= fast_limit:
-                    payload: bytes | bytearray = buf[start:stop]
-                    if expect_mask:
-                        payload = apply_mask(payload, buf[start - 4 : start])
-                    if first == 0x82:
-                        self._pos = stop
-                        yield whole_message(bytes(payload))
-                        continue
-                    try:
-                        text = payload.decode("utf-8")
-                    except UnicodeDecodeError:
-                        pass  # the general path fails it
-                    else:
-                        self._pos = stop
-                        yield whole_message(text)
-                        continue
+            if not msg.opcode:
+                taken = whole_frame(buf, pos, end, head, expect_mask, fast_limit)
+                if taken is not None:
+                    self._pos, data = taken
+                    yield whole_message(data)
+                    continue
             try:
                 event = self._next_event(buf, pos, end, runs)
             except RemoteProtocolError as error:
@@ -438,7 +456,7 @@ class Receiver:
             return None  # the next frame is not small (or not here): no run
         run_end = end if end - stop < _RUN else stop + _RUN
         event = None
-        for reader in (equal_frames, small_frames):
+        for reader in run_readers:
             run = reader(buf, stop, run_end, head, expect_mask, small, msg.budget())
             if run is not None:
                 stop, data, fin = run

@@ -30,9 +30,14 @@ times as long; without :func:`small_frames`, in fragments of 48 to 80 bytes,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ._frames import read_int
 
-__all__ = ["equal_frames", "small_frames"]
+__all__ = ["RunReader", "equal_frames", "small_frames"]
+
+#: The signature both readers share (and the compiled small_frames).
+RunReader = Callable[[bytearray, int, int, int, int, int, int], "tuple[int, bytes, bool] | None"]
 
 
 def equal_frames(

@@ -3,8 +3,9 @@
     python -m tests.fuzz TARGET [--seconds N] [libFuzzer options...]
     python -m tests.fuzz seeds
 
-TARGET is server or client (frames in every state), or handshake-server or
-handshake-client (the opening handshake's heads).
+TARGET is server or client (frames in every state), handshake-server or
+handshake-client (the opening handshake's heads), or twins (the compiled
+accelerator against its pure-Python twins).
 
 A run starts from the seeds in ``tests/fuzz/corpus/<target>`` and keeps what
 it finds in ``.fuzz/<target>`` (not in the repository); a crash is written
@@ -47,7 +48,7 @@ def main() -> None:
 
         write_seeds()
         return
-    if target not in ("server", "client", "handshake-server", "handshake-client"):
+    if target not in ("server", "client", "handshake-server", "handshake-client", "twins"):
         sys.exit(__doc__)
     seconds = 60
     if rest[:1] == ["--seconds"]:

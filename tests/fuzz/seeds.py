@@ -130,7 +130,20 @@ def write_seeds() -> None:
             (folder / seed).write_bytes(data)
 
 
+def twin_seeds() -> dict[str, bytes]:
+    """Frames of both roles for the twins target: its first byte is the
+    role (bit 0) and the limit (bits 1-3: 6 for 4096, 7 for 65535)."""
+    found = {}
+    for mask in (True, False):
+        frames = traffic(mask)
+        for name, data in frames.items():
+            found[f"{name}-{'masked' if mask else 'plain'}"] = bytes((mask | 6 << 1,)) + data
+        found[f"all-{'masked' if mask else 'plain'}"] = bytes((mask | 7 << 1,)) + b"".join(frames.values())
+    return found
+
+
 TARGET_SEEDS: dict[str, Callable[[], dict[str, bytes]]] = {
+    "twins": twin_seeds,
     "server": lambda: seeds(Role.SERVER),
     "client": lambda: seeds(Role.CLIENT),
     "handshake-server": lambda: handshake_seeds(Role.SERVER),

@@ -24,6 +24,12 @@ What must hold (any other exception is a finding):
 * a failed connection reports a close code the RFC allows;
 * every byte we produce is valid to the peer: fed to a real ``Connection``
   of the other role, it never makes that peer fail the connection.
+
+The ``twins`` target holds the compiled accelerator to its pure-Python
+twins (wsproto_lite._speed): for any bytes, from every position, the same
+result.  Its first byte: bit 0, frames from a client (masked) or a server;
+bits 1-3, the limit.  The rest is the buffer.  (The other targets run in
+whichever mode the suite runs in; ``python3 dev.py test`` runs both.)
 """
 
 from __future__ import annotations
@@ -31,9 +37,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from wsproto_lite import Connection, ConnectionState, RemoteProtocolError, Role
+from wsproto_lite import Connection, ConnectionState, RemoteProtocolError, Role, _speed
 from wsproto_lite._frames import valid_wire_code
 from wsproto_lite._headers import accept_token
+from wsproto_lite._runs import small_frames
 from wsproto_lite.events import Accept, Close, Message, Ping, Pong, Reject, RejectData, Request
 from wsproto_lite.extensions import PerMessageDeflate
 
@@ -60,7 +67,33 @@ def fuzz_handshake_client(data: bytes) -> None:
     handshake(Role.CLIENT, data)
 
 
+#: The limits the twins target tries (the fast path's and the run reader's).
+_TWIN_LIMITS = (-1, 0, 1, 16, 125, 126, 4096, 0xFFFF)
+
+
+def fuzz_twins(data: bytes) -> None:
+    """The compiled functions equal the pure ones on any input."""
+    speedups = _speed.speedups
+    if speedups is None or not data:
+        return
+    masked = data[0] & 1
+    head, expect_mask = (6, 0x80) if masked else (2, 0)
+    limit = _TWIN_LIMITS[(data[0] >> 1) & 7]
+    buf = bytearray(data[1:])
+    end = len(buf)
+    pure_whole = _speed.pure("whole_frame")
+    for pos in range(min(end, 64) + 1):
+        compiled = speedups.whole_frame(buf, pos, end, head, expect_mask, limit)
+        assert compiled == pure_whole(buf, pos, end, head, expect_mask, limit), pos
+        small = min(limit, 125)
+        compiled_run = speedups.small_frames(buf, pos, end, head, expect_mask, small, 1 << 62)
+        assert compiled_run == small_frames(buf, pos, end, head, expect_mask, small, 1 << 62), pos
+    key = bytes(buf[:4]).ljust(4, b"\0")
+    assert speedups.apply_mask(buf, key) == bytes(_speed.pure("apply_mask")(buf, key))
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
+    "twins": fuzz_twins,
     "server": fuzz_server,
     "client": fuzz_client,
     "handshake-server": fuzz_handshake_server,
