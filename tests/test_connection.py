@@ -668,3 +668,35 @@ def test_5_2_64_bit_header_arriving_in_pieces() -> None:
     assert events(server) == []
     server.receive_data(data[5:])
     assert events(server) == [Message(bytes(70000)), Message("next")]
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_data_fed_between_events_is_read_after_what_came_before(kind: type) -> None:
+    # receive_data() while events() is being iterated: the new bytes join
+    # the buffer after what is unread, whatever object the caller passes
+    # (a bytes object may become the buffer itself: see Receiver._buffer).
+    _, server = pair()
+    three = frame(0x2, b"three" * 100, fin=False)
+    first = frame(0x1, b"one") + frame(0x1, b"two") + three[:40]
+    rest = three[40:] + frame(0x0, b"!") + frame(0x1, b"four")
+    server.receive_data(first)
+    got: list[Event] = []
+    for event in server.events():
+        got.append(event)
+        if len(got) == 1:
+            server.receive_data(kind(rest[:7]))
+            server.receive_data(kind(rest[7:]))
+    assert got == [Message("one"), Message("two"), Message(b"three" * 100 + b"!"), Message("four")]
+
+
+def test_the_callers_buffer_may_change_after_receive_data() -> None:
+    # What was fed is what is read, even if the caller reuses its buffer
+    # (as a recv_into loop does) before reading the events.
+    _, server = pair()
+    buffer = bytearray(frame(0x1, b"hello"))
+    server.receive_data(buffer)
+    buffer[:] = frame(0x1, b"HELLO")
+    view = memoryview(bytearray(frame(0x1, b"world")))
+    server.receive_data(view)
+    view[:] = frame(0x1, b"WORLD")
+    assert events(server) == [Message("hello"), Message("world")]

@@ -31,7 +31,8 @@ MAX_CONTROL_PAYLOAD = 125
 #: The largest close reason: 125 bytes minus the two of the code (5.5.1).
 MAX_CLOSE_REASON = 123
 
-_HEADER16 = Struct("!BBH")
+#: A frame header with a 16-bit length (section 5.2).
+HEADER16 = Struct("!BBH")
 _HEADER64 = Struct("!BBQ")
 
 
@@ -167,7 +168,7 @@ def encode_frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, ma
         headers = SMALL_HEADERS.get(first)
         header = headers[n | mask_bit] if headers else bytes((first, n | mask_bit))
     elif n < 0x10000:
-        header = _HEADER16.pack(first, 126 | mask_bit, n)
+        header = HEADER16.pack(first, 126 | mask_bit, n)
     else:
         header = _HEADER64.pack(first, 127 | mask_bit, n)
     if mask:

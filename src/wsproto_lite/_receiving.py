@@ -94,7 +94,7 @@ _MORE = _Wait.MORE
 
 
 def read_header(
-    buf: bytearray, pos: int, end: int, expect_mask: int, rsv_allowed: int
+    buf: bytes | bytearray, pos: int, end: int, expect_mask: int, rsv_allowed: int
 ) -> tuple[int, int, int] | None:
     """The frame header at ``buf[pos:end]``, checked against the frame format
     (RFC 6455, 5.1, 5.2 and 5.5): ``(first byte, payload length, where the
@@ -141,7 +141,7 @@ def read_header(
 
 
 def whole_frame(
-    buf: bytearray, pos: int, end: int, head: int, expect_mask: int, limit: int
+    buf: bytes | bytearray, pos: int, end: int, head: int, expect_mask: int, limit: int
 ) -> tuple[int, str | bytes] | None:
     """The whole-frame fast path: if ``buf[pos:end]`` starts with a whole
     text or binary frame with FIN and no RSV bit, the MASK bit
@@ -233,7 +233,9 @@ class Receiver:
         self._close_now = False  # the transport should close (see should_close_transport)
         self._events: list[Event] = []  # handshake events, waiting for events()
         self._out: list[bytes] = []  # bytes produced while receiving: replies, close frames
-        self._inbuf = bytearray()
+        # What arrived and is not read yet, from _pos on: a bytearray, or the
+        # caller's bytes while nothing else is buffered (see _buffer).
+        self._inbuf: bytes | bytearray = bytearray()
         self._pos = 0  # where the next frame starts in _inbuf
         self._eof = False  # the stream ended; reported once the buffer is read
         # The data frame being read piece by piece: payload bytes still to
@@ -276,6 +278,23 @@ class Receiver:
     @stream_messages.setter
     def stream_messages(self, value: bool) -> None:
         self._msg.stream = value
+
+    def _buffer(self, data: bytes | bytearray | memoryview) -> None:
+        """Add what arrived to the receive buffer.  When everything before it
+        has been read, a ``bytes`` object becomes the buffer itself rather
+        than being copied into one (it cannot change under us): a large
+        message is then copied once less."""
+        buf = self._inbuf
+        pos = self._pos
+        if pos == len(buf):
+            self._inbuf = data if type(data) is bytes else bytearray(data)
+        elif isinstance(buf, bytes):
+            self._inbuf = bytearray(memoryview(buf)[pos:])
+            self._inbuf += data
+        else:
+            del buf[:pos]
+            buf += data
+        self._pos = 0
 
     def _use_sessions(self, sessions: tuple[ExtensionSession, ...]) -> None:
         """The extensions negotiated in the handshake decode what follows."""
@@ -349,7 +368,6 @@ class Receiver:
         queued = self._events  # the handshake's, queued as it was received
         while queued:
             yield queued.pop(0)
-        buf = self._inbuf
         msg = self._msg
         expect_mask = self._expect_mask
         head = self._head
@@ -358,6 +376,7 @@ class Receiver:
         # The state is checked again after every event: the caller may have
         # sent a Close in between.
         while self._state in RECEIVING:
+            buf = self._inbuf  # receive_data() may have replaced it since the last event
             pos = self._pos
             end = len(buf)
             # The whole-frame fast path (see the module docstring).  While a
@@ -380,7 +399,7 @@ class Receiver:
         if self._eof:
             yield from self._stream_ended()
 
-    def _next_event(self, buf: bytearray, pos: int, end: int, runs: bool) -> Event | _Wait | None:
+    def _next_event(self, buf: bytes | bytearray, pos: int, end: int, runs: bool) -> Event | _Wait | None:
         """The general path: take the next frame, or what arrived of it,
         and return its event (``None`` for none yet, ``_MORE`` when the
         buffer holds nothing more to take).  ``runs``: look for a run of
@@ -412,7 +431,7 @@ class Receiver:
         return event
 
     def _start_partial(
-        self, buf: bytearray, first: int, length: int, key: int, start: int, end: int
+        self, buf: bytes | bytearray, first: int, length: int, key: int, start: int, end: int
     ) -> Event | None:
         """Take what has come of a data frame's payload now (at least a
         byte), so that nothing is buffered whole and bad UTF-8 fails at
@@ -426,7 +445,7 @@ class Receiver:
         self._partial_rsv = first & RSV_BITS
         return self._take_partial(buf, start, end)
 
-    def _take_partial(self, buf: bytearray, pos: int, end: int) -> Event | None:
+    def _take_partial(self, buf: bytes | bytearray, pos: int, end: int) -> Event | None:
         """Take what has arrived of the current data frame's payload."""
         n = min(end - pos, self._partial)
         key = self._partial_key
@@ -444,7 +463,7 @@ class Receiver:
         self._partial_opcode = 0  # only the first piece starts a message
         return self._msg.add(opcode, payload, self._partial_rsv, self._partial_fin and not self._partial)
 
-    def _take_runs(self, buf: bytearray, stop: int, end: int) -> Event | None:
+    def _take_runs(self, buf: bytes | bytearray, stop: int, end: int) -> Event | None:
         """After a fragment of an uncompressed message, take the small
         continuation frames that follow (see wsproto_lite._runs)."""
         msg = self._msg

@@ -37,11 +37,11 @@ from ._frames import read_int
 __all__ = ["RunReader", "equal_frames", "small_frames"]
 
 #: The signature both readers share (and the compiled small_frames).
-RunReader = Callable[[bytearray, int, int, int, int, int, int], "tuple[int, bytes, bool] | None"]
+RunReader = Callable[[bytes | bytearray, int, int, int, int, int, int], "tuple[int, bytes, bool] | None"]
 
 
 def equal_frames(
-    buf: bytearray, stop: int, end: int, head: int, expect_mask: int, small: int, budget: int
+    buf: bytes | bytearray, stop: int, end: int, head: int, expect_mask: int, small: int, budget: int
 ) -> tuple[int, bytes, bool] | None:
     """The payloads of a run of continuation frames (5.4) that all have the
     header of the one at ``stop``, unmasked (5.3) and joined; where the run
@@ -94,7 +94,7 @@ def equal_frames(
 
 
 def small_frames(
-    buf: bytearray, stop: int, end: int, head: int, expect_mask: int, small: int, budget: int
+    buf: bytes | bytearray, stop: int, end: int, head: int, expect_mask: int, small: int, budget: int
 ) -> tuple[int, bytes, bool] | None:
     """The payloads of the continuation frames of at most ``small`` bytes
     from ``stop`` on, unmasked and joined, with where they end and whether
@@ -105,8 +105,8 @@ def small_frames(
     gathered, so the run is unmasked by one integer XOR instead of one per
     frame (which costs more than reading the frame).
     """
-    datas: list[bytearray] = []
-    keys: list[bytearray] = []
+    datas: list[bytes | bytearray] = []
+    keys: list[bytes | bytearray] = []
     finished = False
     while True:
         start = stop + head
