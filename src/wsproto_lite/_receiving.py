@@ -3,20 +3,22 @@
 
 How receiving works
 -------------------
-``receive_data()`` appends what arrived to one buffer, ``_inbuf``;
-``events()`` decodes frames from ``_pos`` on, one event at a time, and
-yields each event before it looks at the next frame, so that what the
-caller sends in answer goes out first.  Each turn of its loop takes one of
-three ways:
+``receive_data()`` appends what arrived to one buffer, ``_inbuf`` (or,
+when everything before was read, makes the caller's ``bytes`` the buffer:
+see :meth:`Receiver._buffer`); ``events()`` decodes frames from ``_pos``
+on, one event at a time, and yields each event before it looks at the next
+frame, so that what the caller sends in answer goes out first.  Each turn
+of its loop takes one of three ways:
 
-1. **The whole-frame fast path**, inline in :meth:`Receiver.events`: a text
-   or binary frame with FIN, a 7- or 16-bit length within the limits, whole
-   in the buffer, while no fragmented message is under way.  It unmasks,
-   decodes and yields a ``Message``; it never fails anything: a frame it
-   does not like (bad UTF-8 included) goes the general way.  This is most
-   frames, and a function call would cost a tenth of one; without the fast
-   path, receiving 16-byte messages takes 1.8 times as long
-   (docs/performance.md).
+1. **The whole-frame fast path**, :func:`whole_frame`: a text or binary
+   frame with FIN, a 7- or 16-bit length within the limits, whole in the
+   buffer, while no fragmented message is under way.  It unmasks and
+   decodes it, and ``events()`` yields a ``Message``; it never fails
+   anything: a frame it does not take (bad UTF-8 included) goes the general
+   way.  This is most frames; without the fast path, receiving 16-byte
+   messages takes 1.8 times as long (docs/performance.md).  It has a
+   compiled twin in :mod:`wsproto_lite._speedups`, as have masking and the
+   run reader (:mod:`wsproto_lite._speed` chooses).
 2. **The general path**, :meth:`Receiver._next_event`.  :func:`read_header`
    checks the frame format (5.1, 5.2, 5.5) and returns the header, or
    ``None`` while more bytes are needed.  The message assembler
@@ -26,9 +28,10 @@ three ways:
    :meth:`Receiver._control`; a data frame's payload goes to the assembler,
    as much of it as has arrived (``_partial`` counts the rest), so that
    nothing large is buffered.
-3. **Runs of small frames** (:mod:`wsproto_lite._runs`): after a data frame
-   without FIN, the small continuation frames that follow are taken at once
-   and handed to the assembler as one piece.
+3. **Runs of small frames** (:mod:`wsproto_lite._runs`, read by the
+   functions of :data:`run_readers`): after a data frame without FIN, the
+   small continuation frames that follow are taken at once and handed to
+   the assembler as one piece.
 
 The receiving half also keeps the time (:meth:`Receiver.handle_timer`):
 keepalive pings and the deadlines of the handshakes are about waiting for
