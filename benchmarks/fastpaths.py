@@ -166,7 +166,7 @@ def fast_paths(n: int, text_size: int = 4 * 2**20) -> list[FastPath]:
             lambda: replaced(_receiving, "run_readers", (equal_frames,)),
         ),
         FastPath(
-            "send: whole frames (inline in Connection._send_message)",
+            "send: whole messages (_frames.message_frame)",
             "server sends 16 B text",
             _sender(1, ["x" * 16] * n),
             lambda: replaced(Connection, "_send_message", _general_send),

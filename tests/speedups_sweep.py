@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from wsproto_lite import _frames, _receiving, _runs
+from wsproto_lite import _frames, _receiving, _runs, _speed
 
 KEY = b"\x9d\x42\x07\xe1"
 _malloc = ctypes.CDLL(None).malloc
@@ -78,6 +78,10 @@ def sweep(c: Any) -> int:
             assert c.apply_mask(block.view, KEY) == bytes(_frames.apply_mask(data, KEY))
             header = bytes((0x82, 0x80 | min(length, 126)))
             assert c.mask_frame(header, KEY, block.view) == header + KEY + c.apply_mask(data, KEY)
+            for key in (KEY, None):
+                assert c.message_frame(block.view, key) == _frames.message_frame(data, key)
+            text = data.decode("latin-1")  # not ASCII past 127: encoded first
+            assert c.message_frame(text, KEY) == _frames.message_frame(text, KEY)
             block.free()
             for frame, head in frames(length):
                 block = Exact(frame, align)
@@ -100,4 +104,5 @@ def sweep(c: Any) -> int:
 
 
 if __name__ == "__main__":
+    _speed.select(False)  # the references are the pure functions
     print(f"swept: {sweep(load(sys.argv[1]))} calls")

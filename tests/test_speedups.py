@@ -80,7 +80,7 @@ def test_select_binds_every_twin_and_nothing_else(c: ModuleType, mode: Callable[
         "wsproto_lite._receiving.apply_mask",
         "wsproto_lite._receiving.run_readers",
         "wsproto_lite._receiving.whole_frame",
-        "wsproto_lite.connection.mask_frame",
+        "wsproto_lite.connection.message_frame",
     ]
     assert _speed.compiled()
 
@@ -105,6 +105,24 @@ def test_5_3_compiled_masking_equals_pure(c: ModuleType, data: st.DataObject, ke
     assert c.apply_mask(payload, key) == bytes(_speed.pure("apply_mask")(payload, key))
     header = data.draw(st.binary(max_size=14))
     assert c.mask_frame(header, key, payload) == _speed.pure("mask_frame")(header, key, payload)
+    for message in (payload, payload.decode("latin-1"), payload.hex()):
+        for mask in (key, None):
+            assert c.message_frame(message, mask) == _speed.pure("message_frame")(message, mask)
+
+
+@given(st.text(min_size=1), keys)
+def test_compiled_message_frames_equal_pure_for_any_text(c: ModuleType, text: str, key: bytes) -> None:
+    # Any text, lone surrogates included: the same frame, or the same error.
+    for mask in (key, None):
+        try:
+            expected: bytes | type[Exception] = _speed.pure("message_frame")(text, mask)
+        except UnicodeEncodeError:
+            expected = UnicodeEncodeError
+        try:
+            got: bytes | type[Exception] = c.message_frame(text, mask)
+        except UnicodeEncodeError:
+            got = UnicodeEncodeError
+        assert got == expected
 
 
 def test_compiled_functions_refuse_bad_arguments(c: ModuleType) -> None:
@@ -114,6 +132,10 @@ def test_compiled_functions_refuse_bad_arguments(c: ModuleType) -> None:
         c.mask_frame(bytes(15), b"abcd", b"")
     with pytest.raises(TypeError):
         c.apply_mask(b"abc")
+    with pytest.raises(ValueError, match="4 bytes"):
+        c.message_frame(b"abc", b"key")
+    with pytest.raises(TypeError):
+        c.message_frame(12, None)
     buf = bytearray(b"\x81\x00")
     for pos, end, head, mask in ((0, 3, 2, 0), (-1, 2, 2, 0), (2, 1, 2, 0), (0, 2, 6, 0), (0, 2, 2, 0x80)):
         with pytest.raises(ValueError, match="outside the buffer"):

@@ -158,22 +158,43 @@ def mask_frame(header: bytes, key: bytes, payload: bytes | bytearray | memoryvie
     return bytes(frame)
 
 
+def frame_header(first: int, n: int, mask_bit: int) -> bytes:
+    """The header of a frame (section 5.2) whose first byte is ``first``
+    (FIN, RSV bits, opcode), with ``n`` bytes of payload and ``mask_bit``
+    (``MASK_BIT`` or 0); a masking key follows it when the bit is set."""
+    if n < 126:
+        headers = SMALL_HEADERS.get(first)
+        return headers[n | mask_bit] if headers else bytes((first, n | mask_bit))
+    if n < 0x10000:
+        return HEADER16.pack(first, 126 | mask_bit, n)
+    return _HEADER64.pack(first, 127 | mask_bit, n)
+
+
 def encode_frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, mask: bool = False) -> bytes:
     """One frame (section 5.2).  A client masks with a fresh random key from
     the operating system's secure source (section 5.3)."""
-    n = len(payload)
     first = (FIN if fin else 0) | rsv | opcode
-    mask_bit = MASK_BIT if mask else 0
-    if n < 126:
-        headers = SMALL_HEADERS.get(first)
-        header = headers[n | mask_bit] if headers else bytes((first, n | mask_bit))
-    elif n < 0x10000:
-        header = HEADER16.pack(first, 126 | mask_bit, n)
-    else:
-        header = _HEADER64.pack(first, 127 | mask_bit, n)
     if mask:
-        return mask_frame(header, mask_key(), payload)
-    return header + payload
+        return mask_frame(frame_header(first, len(payload), MASK_BIT), mask_key(), payload)
+    return frame_header(first, len(payload), 0) + payload
+
+
+def message_frame(data: str | bytes, key: bytes | None) -> bytes:
+    """The one frame of a whole message sent without extensions (sections
+    5.2, 5.6): text (``str``, sent as UTF-8) or binary, masked with ``key``
+    unless it is ``None``.  Raises ``UnicodeEncodeError`` for text with no
+    UTF-8 form (a lone surrogate)."""
+    if isinstance(data, str):
+        first = FIN | TEXT
+        payload = data.encode()
+    else:
+        first = FIN | BINARY
+        payload = data
+    n = len(payload)
+    if key is None:  # a server's frame; small ones take their header from the table
+        return (SMALL_HEADERS[first][n] if n < 126 else frame_header(first, n, 0)) + payload
+    header = SMALL_HEADERS[first][n | MASK_BIT] if n < 126 else frame_header(first, n, MASK_BIT)
+    return mask_frame(header, key, payload)
 
 
 # Close codes (section 7.4 and the IANA registry).  1005, 1006 and 1015 are

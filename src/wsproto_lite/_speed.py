@@ -1,9 +1,10 @@
 """Which implementation runs the hot path: the compiled twins in
 :mod:`wsproto_lite._speedups`, or the pure-Python functions they mirror.
 
-Four functions have a compiled twin with the same arguments, results and
+Five functions have a compiled twin with the same arguments, results and
 errors: masking (``_frames.apply_mask``), building a client's frame
-(``_frames.mask_frame``), the receiver's whole-frame fast path
+(``_frames.mask_frame``), building a whole message's frame
+(``_frames.message_frame``), the receiver's whole-frame fast path
 (``_receiving.whole_frame``) and reading a run of small continuation frames
 (``_runs.small_frames``, which then serves for runs of equal frames too).
 The modules that call them look them up as their own globals, and
@@ -44,13 +45,15 @@ COMPILED = speedups is not None and os.environ.get("WSPROTO_LITE_NO_SPEEDUPS", "
 _PURE = {
     "apply_mask": _frames.apply_mask,
     "mask_frame": _frames.mask_frame,
+    "message_frame": _frames.message_frame,
     "whole_frame": _receiving.whole_frame,
     "run_readers": _receiving.run_readers,
 }
 #: Where each is looked up.
 _USERS = {
     "apply_mask": (_frames, _receiving),
-    "mask_frame": (_frames, connection),
+    "mask_frame": (_frames,),
+    "message_frame": (connection,),
     "whole_frame": (_receiving,),
     "run_readers": (_receiving,),
 }
@@ -67,6 +70,7 @@ def select(compiled: bool) -> None:
         chosen.update(
             apply_mask=speedups.apply_mask,
             mask_frame=speedups.mask_frame,
+            message_frame=speedups.message_frame,
             whole_frame=speedups.whole_frame,
             run_readers=(speedups.small_frames,),
         )
