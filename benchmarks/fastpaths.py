@@ -48,16 +48,15 @@ def replaced(owner: object, name: str, value: object) -> Iterator[None]:
         setattr(owner, name, original)
 
 
-def _general_send(self: Connection, event: ev.Message) -> bytes:
-    """Connection._send_message without its whole-frame fast path: a whole
-    uncompressed message goes the general way (_send_frame)."""
-    data = event.data
-    if event.message_finished and self.extensions == () and isinstance(data, str):
-        return self._send_frame(0x1, data.encode("utf-8"), True)
-    return ORIGINAL_SEND(self, event)
+def _general_send(self: Connection, event: ev.Event, now: float | None = None) -> bytes:
+    """Connection.send without its whole-message fast path: a message goes
+    the general way (_send_message, then _send_frame)."""
+    if type(event) is ev.Message:
+        return self._send_message(event)
+    return ORIGINAL_SEND(self, event, now)
 
 
-ORIGINAL_SEND = Connection._send_message
+ORIGINAL_SEND = Connection.send
 ORIGINAL_LIMITS = _message.Assembler.set_limits
 
 
@@ -169,7 +168,7 @@ def fast_paths(n: int, text_size: int = 4 * 2**20) -> list[FastPath]:
             "send: whole messages (_frames.message_frame)",
             "server sends 16 B text",
             _sender(1, ["x" * 16] * n),
-            lambda: replaced(Connection, "_send_message", _general_send),
+            lambda: replaced(Connection, "send", _general_send),
         ),
         FastPath(
             "send: masking keys drawn 4 KiB at a time (_frames.mask_key)",

@@ -32,7 +32,7 @@ __all__ = ["COMPILED", "compiled", "pure", "select", "speedups"]
 
 speedups: ModuleType | None
 try:
-    if sys.implementation.name != "cpython":  # written against CPython's C API
+    if sys.implementation.name != "cpython":  # pragma: no cover - the C is written for CPython
         raise ImportError
     from . import _speedups as speedups
 except ImportError:  # pragma: no cover - built without a compiler (tests/test_speedups.py installs so)
