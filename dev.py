@@ -31,6 +31,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import venv
 from collections.abc import Callable
 from pathlib import Path
@@ -75,13 +76,31 @@ def ensure_venv() -> None:
 #: System packages the tests start for real, by the command that shows them.
 #: Commands the tests run, and the Debian package that provides each.
 SYSTEM_PACKAGES = {"gcc": "gcc", "chromium": "chromium", "redis-server": "redis-server"}
+#: What building the C extension needs besides gcc: files, and their package
+#: (gcc only recommends the C library's headers).
+BUILD_FILES = {Path("/usr/include/stdint.h"): "libc6-dev"}
 
 
-def ensure_system_packages() -> None:
-    """Install with apt what the tests need and the machine lacks (gcc for
-    the C extension, Chromium for the browser tests, redis-server for the
-    chat's Redis test); Node's packages come from npm in the tests."""
-    missing = [package for command, package in SYSTEM_PACKAGES.items() if shutil.which(command) is None]
+def build_packages() -> list[str]:
+    """The Debian packages missing to compile wsproto_lite._speedups."""
+    missing = [package for path, package in BUILD_FILES.items() if not path.exists()]
+    if shutil.which("gcc") is None:
+        missing.append("gcc")
+    include = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if not include.exists() and include.is_relative_to("/usr"):
+        missing.append(f"python{sys.version_info.major}.{sys.version_info.minor}-dev")  # Debian's Python
+    return missing
+
+
+def ensure_system_packages(everything: bool = True) -> None:
+    """Install with apt what the machine lacks: what compiles the C
+    extension, and (``everything``) what the tests start: Chromium for the
+    browser tests, redis-server for the chat's Redis test.  Node's packages
+    come from npm in the tests."""
+    missing = build_packages()
+    if everything:
+        missing += [package for command, package in SYSTEM_PACKAGES.items() if shutil.which(command) is None]
+    missing = list(dict.fromkeys(missing))
     if not missing:
         return
     apt = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
@@ -95,7 +114,6 @@ def ensure_system_packages() -> None:
 
 
 def test(pytest_args: list[str]) -> None:
-    ensure_system_packages()
     run(BIN / "ruff", "check", *CHECKED)
     run(BIN / "ruff", "format", "--check", *CHECKED)
     run(BIN / "mypy", "--strict", *CHECKED)
@@ -111,11 +129,14 @@ def test(pytest_args: list[str]) -> None:
 
 
 def check_extension_built() -> None:
-    """The editable install compiles wsproto_lite._speedups; say so plainly
-    when it could not (the install itself goes on without it)."""
-    probe = "import wsproto_lite._speedups"
-    if subprocess.run([PYTHON, "-c", probe], cwd=ROOT, capture_output=True).returncode != 0:
-        STAMP.unlink(missing_ok=True)  # try again next time
+    """The editable install compiles wsproto_lite._speedups; build it again
+    if an earlier install had no compiler, and say so plainly if it still
+    cannot be built (the install itself goes on without it)."""
+    probe = [str(PYTHON), "-c", "import wsproto_lite._speedups"]
+    if subprocess.run(probe, cwd=ROOT, capture_output=True).returncode == 0:
+        return
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--no-deps", "--editable", ".")
+    if subprocess.run(probe, cwd=ROOT, capture_output=True).returncode != 0:
         sys.exit("wsproto_lite._speedups was not built: the tests need a C compiler and Python's headers")
 
 
@@ -144,6 +165,8 @@ def main() -> None:
     }
     if command not in commands:
         sys.exit(__doc__)
+    if command != "demo":  # before the install, which compiles the extension
+        ensure_system_packages(everything=command == "test")
     ensure_venv()
     try:
         commands[command]()
