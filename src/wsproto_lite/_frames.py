@@ -31,8 +31,7 @@ MAX_CONTROL_PAYLOAD = 125
 #: The largest close reason: 125 bytes minus the two of the code (5.5.1).
 MAX_CLOSE_REASON = 123
 
-#: A frame header with a 16-bit length (section 5.2).
-HEADER16 = Struct("!BBH")
+_HEADER16 = Struct("!BBH")
 _HEADER64 = Struct("!BBQ")
 
 
@@ -166,7 +165,7 @@ def frame_header(first: int, n: int, mask_bit: int) -> bytes:
         headers = SMALL_HEADERS.get(first)
         return headers[n | mask_bit] if headers else bytes((first, n | mask_bit))
     if n < 0x10000:
-        return HEADER16.pack(first, 126 | mask_bit, n)
+        return _HEADER16.pack(first, 126 | mask_bit, n)
     return _HEADER64.pack(first, 127 | mask_bit, n)
 
 
