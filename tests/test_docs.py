@@ -178,3 +178,38 @@ def test_embedding_blocking_timer_loop_fails_a_peer_that_never_answers_pings() -
     assert not thread.is_alive()
     assert isinstance(got[0], Ping)
     assert got[-1] == Close(1011, "keepalive ping timeout", by_peer=True)
+
+
+def test_embedding_h2_server_answers_a_websocket_and_refuses_a_bad_request() -> None:
+    import h2.config
+    import h2.connection
+    import h2.events
+    import h2.settings
+
+    from wsproto_lite import extended_connect
+
+    on_request = run_blocks("docs/embedding.md")["on_request"]
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+    server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
+    server.local_settings = h2.settings.Settings(
+        client=False, initial_values={h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1}
+    )
+    client.initiate_connection()
+    server.initiate_connection()
+    server.receive_data(client.data_to_send())
+    client.receive_data(server.data_to_send())
+    good = extended_connect.request_headers(Request("h", "/"))
+    client.send_headers(1, good)
+    client.send_headers(3, [(k, b"12" if k == b"sec-websocket-version" else v) for k, v in good])
+    answers = [
+        on_request(server, e)
+        for e in server.receive_data(client.data_to_send())
+        if isinstance(e, h2.events.RequestReceived)
+    ]
+    assert [type(a).__name__ for a in answers] == ["Connection", "NoneType"]
+    statuses = [
+        dict(e.headers)[b":status"]
+        for e in client.receive_data(server.data_to_send())
+        if isinstance(e, h2.events.ResponseReceived)
+    ]
+    assert statuses == [b"200", b"400"]
