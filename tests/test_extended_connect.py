@@ -12,6 +12,7 @@ from wsproto_lite.events import Accept, Close, Message, Ping, Pong, Reject, Requ
 from wsproto_lite.extensions import PerMessageDeflate
 
 from .h2_pair import H2Pair, Stream
+from .h3_pair import H3Pair
 
 REQUEST = Request(
     "example.com", "/chat?room=1", subprotocols=["chat", "superchat"], origin="https://example.com"
@@ -262,3 +263,54 @@ def test_rfc8441_5_a_stream_reset_mid_message_is_an_abnormal_close() -> None:
     assert server.events[-1] == Close(1006, server.events[-1].reason)  # type: ignore[union-attr]
     assert server.conn is not None
     assert server.conn.state is ConnectionState.CLOSED
+
+
+# -- HTTP/3 (RFC 9220): the same handshake on a QUIC stream ----------------------------
+
+
+@pytest.mark.parametrize("deflate", [False, True])
+def test_rfc9220_every_event_both_ways_on_an_h3_stream(deflate: bool) -> None:
+    offer = [PerMessageDeflate()] if deflate else []
+    pair = H3Pair(Accept(subprotocol="chat"), extensions=offer)
+    stream = pair.open(Request("localhost", "/chat", subprotocols=["chat"], extensions=offer))
+    client, server = pair.client_streams[stream], pair.server_streams[stream]
+    assert client.conn is not None
+    assert server.conn is not None
+    assert client.conn.subprotocol == server.conn.subprotocol == "chat"
+    assert len(client.conn.extensions) == len(server.conn.extensions) == int(deflate)
+    big = "é" * 100_000
+    for event in (Message("hello"), Message(b"\x00\xff"), Message(big), Ping(b"p")):
+        pair.send(stream, event)
+        pair.send(stream, event, side="server")
+    assert client.events[:3] == [Message("hello"), Message(b"\x00\xff"), Message(big)]
+    assert server.events[1:4] == [Message("hello"), Message(b"\x00\xff"), Message(big)]
+    assert Pong(b"p") in client.events
+    assert Pong(b"p") in server.events
+    pair.send(stream, Close(1000, "bye"))
+    assert Close(1000, "bye", by_peer=True) in server.events
+    assert Close(1000, "", by_peer=True) in client.events
+    assert server.conn.state is ConnectionState.CLOSED
+    assert client.conn.state is ConnectionState.CLOSED
+    assert server.ended == client.ended == "end"
+
+
+def test_rfc9220_a_refusal_on_an_h3_stream() -> None:
+    pair = H3Pair(Reject(403))
+    stream = pair.open(Request("localhost", "/private"))
+    assert pair.client_streams[stream].reject == Reject(403, headers=[], has_body=True)
+    assert pair.client_streams[stream].conn is None
+
+
+def test_rfc9220_a_stream_reset_mid_message_is_an_abnormal_close() -> None:
+    pair = H3Pair()
+    stream = pair.open(Request("localhost", "/"))
+    client, server = pair.client_streams[stream], pair.server_streams[stream]
+    assert client.conn is not None
+    data = client.conn.send(Message(b"x" * 1000))
+    pair.client.send_data(stream, data[:500], end_stream=False)
+    pair.pump()
+    pair.client_quic.reset_stream(stream, 0x010C)  # H3_REQUEST_CANCELLED
+    pair.pump()
+    assert server.ended == "reset"
+    assert isinstance(server.events[-1], Close)
+    assert server.events[-1].code == 1006
