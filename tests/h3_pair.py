@@ -6,8 +6,6 @@ test time by trustme."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import trustme
 from aioquic.h3.connection import H3_ALPN, H3Connection
 from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
@@ -19,19 +17,10 @@ from wsproto_lite import Connection, RemoteProtocolError
 from wsproto_lite import extended_connect as xc
 from wsproto_lite.events import Accept, Event, Reject, Request
 
+from .h2_pair import Stream
+
 CLIENT_ADDR = ("127.0.0.1", 40000)
 SERVER_ADDR = ("127.0.0.1", 4433)
-
-
-@dataclass
-class Stream:
-    """One WebSocket on one stream, as tests/h2_pair.Stream."""
-
-    conn: Connection | None = None
-    events: list[Event] = field(default_factory=list)
-    ended: str = ""
-    reject: Reject | None = None
-    body: bytes = b""
 
 
 class H3Pair:

@@ -201,10 +201,11 @@ def test_parse_response_refuses_a_subprotocol_or_extension_not_offered() -> None
 
 
 @pytest.mark.parametrize("deflate", [False, True])
-def test_rfc8441_every_event_both_ways_on_an_h2_stream(deflate: bool) -> None:
+@pytest.mark.parametrize("pair_type", [H2Pair, H3Pair], ids=["RFC 8441 (HTTP/2)", "RFC 9220 (HTTP/3)"])
+def test_every_event_both_ways_on_a_stream(pair_type: type[H2Pair | H3Pair], deflate: bool) -> None:
     offer = [PerMessageDeflate()] if deflate else []
-    pair = H2Pair(Accept(subprotocol="chat"), extensions=offer)
-    stream = pair.open(Request("example.com", "/chat", subprotocols=["chat"], extensions=offer))
+    pair = pair_type(Accept(subprotocol="chat"), extensions=offer)
+    stream = pair.open(Request("localhost", "/chat", subprotocols=["chat"], extensions=offer))
     client, server = pair.client_streams[stream], pair.server_streams[stream]
     assert isinstance(server.events[0], Request)
     assert client.conn is not None
@@ -266,32 +267,6 @@ def test_rfc8441_5_a_stream_reset_mid_message_is_an_abnormal_close() -> None:
 
 
 # -- HTTP/3 (RFC 9220): the same handshake on a QUIC stream ----------------------------
-
-
-@pytest.mark.parametrize("deflate", [False, True])
-def test_rfc9220_every_event_both_ways_on_an_h3_stream(deflate: bool) -> None:
-    offer = [PerMessageDeflate()] if deflate else []
-    pair = H3Pair(Accept(subprotocol="chat"), extensions=offer)
-    stream = pair.open(Request("localhost", "/chat", subprotocols=["chat"], extensions=offer))
-    client, server = pair.client_streams[stream], pair.server_streams[stream]
-    assert client.conn is not None
-    assert server.conn is not None
-    assert client.conn.subprotocol == server.conn.subprotocol == "chat"
-    assert len(client.conn.extensions) == len(server.conn.extensions) == int(deflate)
-    big = "é" * 100_000
-    for event in (Message("hello"), Message(b"\x00\xff"), Message(big), Ping(b"p")):
-        pair.send(stream, event)
-        pair.send(stream, event, side="server")
-    assert client.events[:3] == [Message("hello"), Message(b"\x00\xff"), Message(big)]
-    assert server.events[1:4] == [Message("hello"), Message(b"\x00\xff"), Message(big)]
-    assert Pong(b"p") in client.events
-    assert Pong(b"p") in server.events
-    pair.send(stream, Close(1000, "bye"))
-    assert Close(1000, "bye", by_peer=True) in server.events
-    assert Close(1000, "", by_peer=True) in client.events
-    assert server.conn.state is ConnectionState.CLOSED
-    assert client.conn.state is ConnectionState.CLOSED
-    assert server.ended == client.ended == "end"
 
 
 def test_rfc9220_a_refusal_on_an_h3_stream() -> None:
