@@ -120,6 +120,17 @@ def test_rfc8441_4_a_malformed_request_is_refused_with_400(headers: list[tuple[b
     assert bad(headers).status_code == 400
 
 
+def test_rfc9113_8_2_2_te_trailers_and_a_host_header_are_allowed() -> None:
+    # TE is connection-specific except as "trailers"; Host is not forbidden
+    # in HTTP/2 (a proxy may keep it), only :authority is what names the host.
+    request = xc.parse_request([*GOOD, (b"te", b"trailers"), (b"host", b"h")])
+    assert request.host == "h"
+    assert bad([*GOOD, (b"te", b"gzip")]).status_code == 400
+    assert (b"te", b"trailers") in xc.request_headers(Request("h", "/", extra_headers=[("TE", "trailers")]))
+    with pytest.raises(InvalidEventError):
+        xc.request_headers(Request("h", "/", extra_headers=[("Host", "other")]))
+
+
 def test_rfc8441_5_a_wrong_version_is_400_naming_13_not_426() -> None:
     # 426 must carry Upgrade (RFC 9110, 15.5.22), which HTTP/2 forbids.
     error = bad(replaced(b"sec-websocket-version", b"8"))

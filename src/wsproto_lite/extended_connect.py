@@ -52,8 +52,16 @@ Headers = list[tuple[bytes, bytes]]
 #: Headers that may not be sent on HTTP/2 or HTTP/3 (RFC 9113, 8.2.2; RFC
 #: 9114, 4.2): they are about one TCP connection.
 _CONNECTION_SPECIFIC = frozenset(
-    (b"connection", b"proxy-connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"te", b"host")
+    (b"connection", b"proxy-connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"te")
 )
+
+
+def _connection_specific(name: bytes, value: bytes) -> bool:
+    """Whether a header may not appear on HTTP/2 or HTTP/3; ``te: trailers``
+    is the one exception (RFC 9113, 8.2.2)."""
+    return name in _CONNECTION_SPECIFIC and not (name == b"te" and value == b"trailers")
+
+
 #: The headers the handshake writes from the events' fields.
 _OWN = frozenset(
     (b"sec-websocket-version", b"sec-websocket-protocol", b"sec-websocket-extensions", b"origin")
@@ -74,7 +82,7 @@ def _extra(headers: Iterable[Header], what: str) -> Headers:
     out = []
     for name, value in encode_headers(headers):
         name = name.lower()
-        if name.startswith(b":") or name in _CONNECTION_SPECIFIC or name in _OWN:
+        if name.startswith(b":") or _connection_specific(name, value) or name in _OWN or name == b"host":
             raise InvalidEventError(
                 f"cannot send {name.decode('latin-1')!r} in {what} over HTTP/2 or HTTP/3: pseudo-headers "
                 "and connection-specific headers are the host's, and the handshake writes its own"
@@ -139,7 +147,7 @@ def _received(headers: Iterable[tuple[bytes | str, bytes | str]]) -> tuple[dict[
             if regular or name in pseudo:
                 raise RemoteProtocolError(f"pseudo-header {name!r} after a header, or twice", status_code=400)
             pseudo[name] = value
-        elif name in _CONNECTION_SPECIFIC:
+        elif _connection_specific(name, value):
             raise RemoteProtocolError(f"connection-specific header {name!r} on a stream", status_code=400)
         else:
             regular.append((name, value))
@@ -253,7 +261,7 @@ def reject(reject: Reject) -> Headers:
     headers: Headers = [(b":status", str(status).encode("ascii"))]
     for name, value in encode_headers(reject.headers):
         name = name.lower()
-        if name.startswith(b":") or name in _CONNECTION_SPECIFIC:
+        if name.startswith(b":") or _connection_specific(name, value):
             raise InvalidEventError(f"cannot send {name!r} in a Reject over HTTP/2 or HTTP/3")
         headers.append((name, value))
     return headers
