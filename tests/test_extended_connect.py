@@ -55,6 +55,8 @@ def test_rfc8441_4_5_request_headers() -> None:
         (Request("h", "/", extra_headers=[(":path", "/x")]), "https"),
         (Request("h", "/", extra_headers=[("Sec-WebSocket-Version", "8")]), "https"),
         (Request("h", "/", extra_headers=[("x", "a\r\nb")]), "https"),
+        (Request("h", "/", extra_headers=[("bad name", "v")]), "https"),
+        (Request("h", "/", origin="https://a\r\nx: y"), "https"),
         (Request("h", "chat"), "https"),
         (Request("", "/"), "https"),
         (Request("h", "/"), "wss"),

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Unpack, cast
 
-from ._headers import TOKEN, encode_headers, latin1, split_comma_header, subprotocol_names
+from ._headers import HEADER_NAME, TOKEN, encode_headers, latin1, split_comma_header, subprotocol_names
 from .connection import Connection, Options, Role
 from .errors import InvalidEventError, RemoteProtocolError
 from .events import Accept, Header, Reject, Request
@@ -87,8 +87,11 @@ def _extra(headers: Iterable[Header], what: str) -> Headers:
                 f"cannot send {name.decode('latin-1')!r} in {what} over HTTP/2 or HTTP/3: pseudo-headers "
                 "and connection-specific headers are the host's, and the handshake writes its own"
             )
-        if b"\r" in value or b"\n" in value or b"\0" in value:
-            raise InvalidEventError(f"cannot send header {name!r}: its value has CR, LF or NUL")
+        if not HEADER_NAME.fullmatch(name) or b"\r" in value or b"\n" in value or b"\0" in value:
+            raise InvalidEventError(
+                f"cannot send invalid header {name!r}: {value!r}; "
+                "names are tokens, values have no CR, LF or NUL"
+            )
         out.append((name, value))
     return out
 
@@ -129,7 +132,10 @@ def request_headers(request: Request, *, scheme: str = "https") -> Headers:
     if offered is not None:
         headers.append((b"sec-websocket-extensions", offered.encode("latin-1")))
     if request.origin is not None:
-        headers.append((b"origin", latin1(request.origin, "origin")))
+        origin = latin1(request.origin, "origin")
+        if any(c in origin for c in b"\r\n\0"):
+            raise InvalidEventError(f"cannot send origin {request.origin!r}: it has CR, LF or NUL")
+        headers.append((b"origin", origin))
     return headers + _extra(request.extra_headers, "a Request's extra_headers")
 
 
