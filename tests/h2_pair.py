@@ -30,6 +30,28 @@ class Stream:
     body: bytes = b""
 
 
+def answer(
+    headers: list[tuple[bytes, bytes]],
+    reply: Accept | Reject,
+    stream: Stream,
+    errors: list[RemoteProtocolError],
+    options: dict[str, object],
+) -> tuple[list[tuple[bytes, bytes]], Connection | None]:
+    """A server host's answer to a stream's request headers, on HTTP/2 and
+    HTTP/3 alike: the response headers, and the open connection when it
+    accepts.  An invalid request is refused as its error says (and kept in
+    ``errors``); a valid one is recorded on ``stream`` and gets ``reply``."""
+    try:
+        request = xc.parse_request(headers)
+    except RemoteProtocolError as error:
+        errors.append(error)
+        return xc.reject(Reject(error.status_code or 400, headers=error.headers)), None
+    stream.events.append(request)
+    if isinstance(reply, Reject):
+        return xc.reject(reply), None
+    return xc.accept(request, reply, **options)  # type: ignore[arg-type]
+
+
 class H2Pair:
     """Two h2 connections joined in memory; the server allows extended
     CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, RFC 8441 section 3)."""
@@ -128,21 +150,14 @@ class H2Pair:
     def _server_event(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.RequestReceived):
             stream = self.server_streams[event.stream_id] = Stream()
-            try:
-                request = xc.parse_request(event.headers)
-            except RemoteProtocolError as error:  # answered as it says
-                self.errors.append(error)
-                refusal = Reject(error.status_code or 400, headers=error.headers)
-                self.server.send_headers(event.stream_id, xc.reject(refusal), end_stream=True)
-                return
-            stream.events.append(request)
-            if isinstance(self.answer, Reject):
-                self.server.send_headers(event.stream_id, xc.reject(self.answer), end_stream=not self.body)
-                if self.body:
-                    self.server.send_data(event.stream_id, self.body, end_stream=True)
-                return
-            headers, stream.conn = xc.accept(request, self.answer, **self.server_options)  # type: ignore[arg-type]
-            self.server.send_headers(event.stream_id, headers)
+            headers, stream.conn = answer(
+                event.headers, self.answer, stream, self.errors, self.server_options
+            )
+            # A body follows only the refusal of a valid request (stream.events holds its Request).
+            done = stream.conn is None and not (self.body and stream.events)
+            self.server.send_headers(event.stream_id, headers, end_stream=done)
+            if not done and stream.conn is None:
+                self.server.send_data(event.stream_id, self.body, end_stream=True)
         else:
             self._data_event(self.server, self.server_streams, event)
 

@@ -17,7 +17,7 @@ from wsproto_lite import Connection, RemoteProtocolError
 from wsproto_lite import extended_connect as xc
 from wsproto_lite.events import Accept, Event, Reject, Request
 
-from .h2_pair import Stream
+from .h2_pair import Stream, answer
 
 CLIENT_ADDR = ("127.0.0.1", 40000)
 SERVER_ADDR = ("127.0.0.1", 4433)
@@ -108,19 +108,10 @@ class H3Pair:
     def _server_event(self, event: H3Event | StreamReset) -> None:
         if isinstance(event, HeadersReceived) and event.stream_id not in self.server_streams:
             stream = self.server_streams[event.stream_id] = Stream()
-            try:
-                request = xc.parse_request(event.headers)
-            except RemoteProtocolError as error:
-                self.errors.append(error)
-                refusal = Reject(error.status_code or 400, headers=error.headers)
-                self.server.send_headers(event.stream_id, xc.reject(refusal), end_stream=True)
-                return
-            stream.events.append(request)
-            if isinstance(self.answer, Reject):
-                self.server.send_headers(event.stream_id, xc.reject(self.answer), end_stream=True)
-                return
-            headers, stream.conn = xc.accept(request, self.answer, **self.server_options)  # type: ignore[arg-type]
-            self.server.send_headers(event.stream_id, headers)
+            headers, stream.conn = answer(
+                event.headers, self.answer, stream, self.errors, self.server_options
+            )
+            self.server.send_headers(event.stream_id, headers, end_stream=stream.conn is None)
         else:
             self._data_event(self.server, self.server_streams, event)
 
