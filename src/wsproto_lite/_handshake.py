@@ -456,7 +456,12 @@ def origin_allowed(request: Request, allowed: Iterable[str], *, allow_missing: b
     any site can use a visitor's session (cross-site WebSocket hijacking).
     Origins are compared whole and without regard to case; ``"null"`` (a
     sandboxed page, a file) matches only if listed.  Clients that are not
-    browsers often send no Origin: they pass only with ``allow_missing=True``.
+    browsers often send no Origin.
+
+    :param request: the :class:`~wsproto_lite.events.Request` received.
+    :param allowed: the origins served, such as ``"https://example.com"``.
+    :param allow_missing: whether a request without an ``Origin`` header
+        passes (``False``: only browsers' requests, which carry one, do).
     """
     if request.origin is None:
         return allow_missing

@@ -42,7 +42,11 @@ HANDSHAKE_HEADERS = frozenset(
 def accept_token(key: bytes | str) -> bytes:
     """The ``Sec-WebSocket-Accept`` value for a ``Sec-WebSocket-Key``
     (RFC 6455, 1.3 and 4.2.2): base64 of the SHA-1 of the key and the
-    protocol's GUID.  ``key`` is the header's value as received."""
+    protocol's GUID.
+
+    :param key: the ``Sec-WebSocket-Key`` header's value as received
+        (``str`` is read as Latin-1).
+    """
     if isinstance(key, str):
         key = key.encode("latin-1")
     return binascii.b2a_base64(_sha1(key + _GUID).digest(), newline=False)
@@ -51,7 +55,11 @@ def accept_token(key: bytes | str) -> bytes:
 def split_comma_header(value: bytes | str) -> list[str]:
     """The elements of a comma-separated header value (RFC 9110, 5.6.1), as
     ``str``, stripped, empty ones dropped; a comma inside a quoted string
-    does not split.  ``bytes`` are read as Latin-1, as HTTP headers are."""
+    does not split.
+
+    :param value: the header's value; ``bytes`` are read as Latin-1, as HTTP
+        headers are.
+    """
     if isinstance(value, bytes):
         value = value.decode("latin-1")
     return split_commas(value)

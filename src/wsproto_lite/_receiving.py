@@ -16,7 +16,7 @@ of its loop takes one of three ways:
    decodes it, and ``events()`` yields a ``Message``; it never fails
    anything: a frame it does not take (bad UTF-8 included) goes the general
    way.  This is most frames; without the fast path, receiving 16-byte
-   messages takes 1.8 times as long (docs/performance.md).  It has a
+   messages takes 1.8 times as long (docs/topics/performance.md).  It has a
    compiled twin in :mod:`wsproto_lite._speedups`, as have masking and the
    run reader (:mod:`wsproto_lite._speed` chooses).
 2. **The general path**, :meth:`Receiver._next_event`.  :func:`read_header`
@@ -330,6 +330,9 @@ class Receiver:
         a ``Close`` (1006; 1011 for the missing pong).  Call it once when
         the connection is made, and again whenever :meth:`get_timer`'s time
         comes (or earlier: nothing happens before a deadline).
+
+        :param now: the time on the caller's clock (``loop.time()``,
+            ``trio.current_time()``, ``time.monotonic()``), in seconds.
         """
         timers = self._timers
         state = self._state

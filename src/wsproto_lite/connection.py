@@ -27,7 +27,7 @@ Rules kept by both:
 
 The states; every move between them is an entry of the tables in
 :mod:`wsproto_lite._states`, which :class:`Connection` looks up rather
-than decides (``docs/states.md`` has the tables, generated from them):
+than decides (``docs/topics/states.md`` has the tables, generated from them):
 
 ``CONNECTING``
     Until the handshake ends.  Server: ``Accept`` moves to ``OPEN``,
@@ -130,8 +130,8 @@ class Connection(Receiver):
         ``Accept`` names none, a client offers them when its ``Request``
         names none.
     :param ping_interval: send a keepalive ping this many seconds after the
-        connection opened, and after each ping's pong (see
-        :meth:`handle_timer`).
+        connection opened, and again this many seconds after the previous
+        ping was sent, once its pong has arrived (see :meth:`handle_timer`).
     :param ping_timeout: fail the connection with 1011 when a keepalive
         ping has no pong after this many seconds.
     :param close_timeout: give up on a closing handshake after this many
@@ -198,6 +198,7 @@ class Connection(Receiver):
         handshake itself: a WebSocket over an HTTP/2 or HTTP/3 stream
         (RFC 8441, RFC 9220), a proxy, a server with its own HTTP parser.
 
+        :param role: the side of the connection, as for the constructor.
         :param subprotocol: the subprotocol the handshake chose, or ``None``.
         :param extensions: the negotiated sessions, from
             :func:`~wsproto_lite.extensions.negotiate` (server) or
@@ -206,8 +207,9 @@ class Connection(Receiver):
         :param options: any keyword the constructor takes (the limits,
             ``auto_reply``, ``stream_messages``...), meaning the same.
 
-        Raises :class:`LocalProtocolError` for something that is not a
-        session, or two sessions that claim the same RSV bit.
+        :raises LocalProtocolError: for a subprotocol that is not a ``str``,
+            something that is not a session, or two sessions that claim the
+            same RSV bit.
         """
         if subprotocol is not None and not isinstance(subprotocol, str):
             raise LocalProtocolError(f"the subprotocol is a str or None, not {subprotocol!r}")
@@ -270,13 +272,17 @@ class Connection(Receiver):
         WebSocket handshake raises :class:`RemoteProtocolError`; on a server
         it carries the ``status_code`` and ``headers`` to answer with (send
         them as a :class:`Reject`).  After the handshake nothing the peer
-        does raises: see :class:`~wsproto_lite.events.Close`.  Feeding data
-        after the end of the stream raises :class:`LocalProtocolError`; the
-        end of the stream may be reported again.
+        does raises: see :class:`~wsproto_lite.events.Close`.
 
-        ``now``, the time on the caller's clock, makes the round trip of a
-        keepalive ping (:attr:`latency`) and the deadlines that the frames
-        start exact (see :meth:`handle_timer`).
+        :param data: the bytes read (``bytes``, ``bytearray``, ``memoryview``),
+            or ``b""`` or ``None`` for the end of the stream (again: ignored).
+        :param now: the time on the caller's clock: it makes the round trip
+            of a keepalive ping (:attr:`latency`) and the deadlines that the
+            frames start exact (see :meth:`handle_timer`).
+        :raises RemoteProtocolError: for an invalid handshake from the peer
+            (only during the opening handshake).
+        :raises LocalProtocolError: for data after the end of the stream, or
+            data on a client that has not sent its :class:`Request`.
         """
         if now is not None:
             self._tell(now)
@@ -321,8 +327,7 @@ class Connection(Receiver):
     ) -> None:
         """Server: start the handshake from a request that another HTTP
         parser already read (a server's own parser, ASGI's scope), instead
-        of its bytes.  ``headers`` are ``(name, value)`` pairs of ``bytes``
-        or ``str``, as h11 and ASGI give them; ``str`` is read as Latin-1.
+        of its bytes.
 
         The request gets the checks of RFC 6455, 4.2.1, exactly as on the
         wire: :meth:`events` then reports the :class:`Request`, answered
@@ -333,8 +338,16 @@ class Connection(Receiver):
         that came after the request's head (frames a client sent early)
         are passed to :meth:`receive_data` as usual.
 
-        Raises :class:`LocalProtocolError` on a client, or once a request
-        was received.
+        :param method: the request's method (``GET``; anything else is
+            answered with 405).
+        :param target: the request target, as it came (path and query).
+        :param headers: ``(name, value)`` pairs of ``bytes`` or ``str``, as
+            h11 and ASGI give them; ``str`` is read as Latin-1.
+        :param http_version: the request's HTTP version (``"1.1"``; any
+            other is answered with 400).
+        :raises RemoteProtocolError: for an invalid request.
+        :raises LocalProtocolError: on a client, or once a request was
+            received.
         """
         handshake = self._handshake
         if not isinstance(handshake, ServerHandshake) or self._phase() is not Phase.NO_REQUEST:
@@ -412,11 +425,18 @@ class Connection(Receiver):
         """The bytes to write for ``event``, after any automatic replies
         still pending, so the order on the wire is always right.
 
-        ``now``, the time on the caller's clock, starts a close timeout
-        from the exact moment a ``Close`` is sent (see :meth:`handle_timer`).
-
-        Raises :class:`LocalProtocolError` for an event the current state
-        does not allow; the message says what to do instead.
+        :param event: the event to send: one of :mod:`wsproto_lite.events`.
+        :param now: the time on the caller's clock: it starts a close
+            timeout from the exact moment a ``Close`` is sent (see
+            :meth:`handle_timer`).
+        :return: the bytes to write, possibly empty.
+        :raises ConnectionClosedError: when the connection is closing or
+            closed and the event may not be sent any more.
+        :raises InvalidEventError: when a field of the event cannot go on
+            the wire, whatever the state.
+        :raises LocalProtocolError: for any other event the current state
+            does not allow.  The message says what to do instead, and
+            nothing changed: correct the event and send again.
         """
         if type(event) is Message:
             whole = event.message_finished and not (self._send_opcode or self._sessions)
@@ -425,7 +445,7 @@ class Connection(Receiver):
                 # extension, built by one function (compiled where it was
                 # built), called from here because a call is a tenth of a
                 # small send; the general way takes 1.3 times as long for
-                # 16 bytes (docs/performance.md).
+                # 16 bytes (docs/topics/performance.md).
                 try:
                     data = message_frame(event.data, mask_key() if self._client else None)
                 except UnicodeEncodeError:
@@ -521,7 +541,7 @@ class Connection(Receiver):
         """A whole message with one permessage-deflate session, the common
         compressed case, deflated and framed without the general way's loop
         over sessions and its calls: 4% of a 1 KiB JSON send (measured in
-        docs/performance.md)."""
+        docs/topics/performance.md)."""
         assert self._deflate is not None
         payload = self._deflate.compress_message(payload)
         n = len(payload)

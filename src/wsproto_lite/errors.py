@@ -52,11 +52,15 @@ class InvalidEventError(LocalProtocolError, ValueError):
 class RemoteProtocolError(ProtocolError):
     """The peer broke the protocol.
 
-    :attr:`code` is the close code the connection fails with (1002, 1007,
-    1009, 1010). During the handshake, :attr:`status_code` and
-    :attr:`headers` say what a server should answer with, for example
-    ``426`` and ``Sec-WebSocket-Version: 13``; they are ``None`` and ``()``
-    on the client side.
+    During the opening handshake :meth:`Connection.receive_data` (and
+    :meth:`Connection.receive_request`) raise it, with the answer a server
+    should give in :attr:`status_code` and :attr:`headers`.  After the
+    handshake it is never raised to the caller.
+
+    :param reason: what was wrong, in words; also the exception's message.
+    :param code: the close code the connection fails with.
+    :param status_code: the HTTP status a server answers with, or ``None``.
+    :param headers: the headers to send with that status.
     """
 
     def __init__(
@@ -68,7 +72,15 @@ class RemoteProtocolError(ProtocolError):
         headers: Headers = (),
     ) -> None:
         super().__init__(reason)
+        #: What was wrong, in words.
         self.reason = reason
+        #: The close code that goes with the error: 1002 for a protocol
+        #: error, 1007 for text that is not UTF-8, 1009 for a message over
+        #: the limit, 1010 for an extension the client cannot accept.
         self.code = code
+        #: The HTTP status a server should answer the handshake with (400,
+        #: 405, 426, 431...); ``None`` on the client side.
         self.status_code = status_code
+        #: The headers to send with :attr:`status_code`, for example
+        #: ``Sec-WebSocket-Version: 13`` with 426; ``()`` on the client side.
         self.headers: tuple[tuple[bytes | str, bytes | str], ...] = tuple(headers)

@@ -65,15 +65,20 @@ class Request:
     A client sends it to start; a server receives it and answers with
     :class:`Accept` or :class:`Reject`.
 
-    ``subprotocols`` are the offered subprotocols, in order of preference.
-    ``extensions``: a client passes :class:`~wsproto_lite.extensions.Extension`
-    objects to offer; a server receives the offers as the header strings the
-    client sent (for example ``"permessage-deflate; client_max_window_bits"``).
-    ``extra_headers`` are sent as they are by a client; on the server side
-    they are every header that is not part of the WebSocket handshake.
-    ``origin`` is the ``Origin`` header (check it to defend against
-    cross-site WebSocket hijacking), and ``headers`` on the server side is
-    the whole header list as received.
+    :param host: the ``Host`` header: a host name (IDNA), an address, with
+        a port if it is not the scheme's.
+    :param target: the request target: the path and query of the URL.
+    :param subprotocols: the offered subprotocols, in order of preference.
+    :param extensions: a client passes
+        :class:`~wsproto_lite.extensions.Extension` objects to offer; a
+        server receives the offers as the header strings the client sent
+        (for example ``"permessage-deflate; client_max_window_bits"``).
+    :param extra_headers: sent as they are by a client; on the server side,
+        every header that is not part of the WebSocket handshake.
+    :param origin: the ``Origin`` header (check it to defend against
+        cross-site WebSocket hijacking: :func:`~wsproto_lite.origin_allowed`).
+    :param headers: on the server side, the whole header list as received
+        (lower-case ``bytes`` names); a client leaves it empty.
     """
 
     host: str
@@ -99,11 +104,14 @@ class Request:
 class Accept:
     """The server accepts the handshake (``101 Switching Protocols``).
 
-    A server sends it with the chosen ``subprotocol`` (one the client offered,
-    or ``None``) and the extensions it supports; a client receives it with
-    what was negotiated.  ``extra_headers`` go into the 101 response; on the
-    client side they are the response's headers that are not part of the
-    handshake.
+    A server sends it; a client receives it with what was negotiated.
+
+    :param subprotocol: the chosen subprotocol, one the client offered, or
+        ``None``.
+    :param extensions: the extensions the server supports (it accepts those
+        the client offered); on the client side, those negotiated.
+    :param extra_headers: headers for the 101 response; on the client side,
+        the response's headers that are not part of the handshake.
     """
 
     _: KW_ONLY
@@ -121,9 +129,17 @@ class Reject:
     """The server refuses the handshake with an ordinary HTTP response.
 
     With ``has_body=True`` the body follows as :class:`RejectData` events,
-    the last with ``body_finished=True``.  A client always receives a
-    ``Reject`` followed by at least one ``RejectData`` (the last one has
-    ``body_finished=True``, possibly with empty data).
+    the last with ``body_finished=True``.  A client receives a ``Reject``
+    followed by at least one ``RejectData``, the last one with
+    ``body_finished=True`` (possibly with empty data), unless the stream
+    ends inside a body whose ``Content-Length`` is not reached: then a
+    ``Close`` (1006) ends the events instead.
+
+    :param status_code: the HTTP status, 200 to 599 except 101.
+    :param headers: the response's headers (a ``Content-Length`` bounds the
+        body that follows).
+    :param has_body: whether :class:`RejectData` events follow; without a
+        body the response ends here.
     """
 
     status_code: int = 400
@@ -137,7 +153,13 @@ class Reject:
 
 @dataclass(frozen=True, slots=True)
 class RejectData:
-    """A piece of the body of a rejection response."""
+    """A piece of the body of a rejection response.
+
+    :param data: the bytes of this piece (any bytes-like object, kept as
+        ``bytes``).
+    :param body_finished: whether this piece ends the body.
+    :raises InvalidEventError: for data that is not bytes-like.
+    """
 
     data: bytes = b""
     _: KW_ONLY
@@ -158,8 +180,13 @@ class Message:
     Sending pieces with ``message_finished=False`` sends a fragmented message;
     every piece must have the type of the first.  Any bytes-like ``data``
     (``bytearray``, ``memoryview``, ``array``...) is copied to ``bytes``
-    here, counted in bytes; anything else raises ``InvalidEventError`` (a
-    ``LocalProtocolError``).
+    here, counted in bytes.
+
+    :param data: the text (``str``) or the bytes of the message, or of this
+        piece of it.
+    :param message_finished: whether this piece ends the message.
+    :raises InvalidEventError: for ``data`` that is neither ``str`` nor
+        bytes-like.
     """
 
     data: str | bytes
@@ -178,8 +205,12 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Ping:
-    """A ping (RFC 6455, section 5.5.2); at most 125 bytes of payload
-    (any bytes-like payload is copied to ``bytes``)."""
+    """A ping (RFC 6455, section 5.5.2).
+
+    :param payload: at most 125 bytes (any bytes-like object, kept as
+        ``bytes``).
+    :raises InvalidEventError: for a payload that is not bytes-like.
+    """
 
     payload: bytes = b""
 
@@ -190,8 +221,12 @@ class Ping:
 
 @dataclass(frozen=True, slots=True)
 class Pong:
-    """A pong (RFC 6455, section 5.5.3); at most 125 bytes of payload
-    (any bytes-like payload is copied to ``bytes``)."""
+    """A pong (RFC 6455, section 5.5.3).
+
+    :param payload: at most 125 bytes (any bytes-like object, kept as
+        ``bytes``).
+    :raises InvalidEventError: for a payload that is not bytes-like.
+    """
 
     payload: bytes = b""
 
@@ -211,6 +246,13 @@ class Close:
     then 1002, 1007, 1009 or 1010 and the reason says why; the close frame
     is already queued), or the stream ended without a closing handshake
     (code 1006).  Code 1005 stands for a close frame without a code.
+
+    :param code: the close code (RFC 6455, section 7.4).  ``send()`` takes
+        1000 to 1003, 1007 to 1014 and 3000 to 4999, and 1005 for a close
+        frame without a code.
+    :param reason: why, in at most 123 bytes of UTF-8.
+    :param by_peer: on a received ``Close``, whether the peer sent it (see
+        above); ignored when sending.
     """
 
     code: int = 1000
@@ -222,4 +264,6 @@ class Close:
 _set_message_data = Message.__dict__["data"].__set__
 _set_message_finished = Message.__dict__["message_finished"].__set__
 
+#: Any of the events: what :meth:`Connection.events <wsproto_lite.Connection.events>`
+#: yields and :meth:`Connection.send <wsproto_lite.Connection.send>` takes.
 Event = Request | Accept | Reject | RejectData | Message | Ping | Pong | Close

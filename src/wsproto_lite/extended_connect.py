@@ -18,7 +18,7 @@ section 5): no ``Sec-WebSocket-Key`` and no accept token, no ``Upgrade`` or
 ``Connection`` headers (HTTP/2 forbids connection-specific headers), the
 host in ``:authority``, success is ``200`` rather than ``101``.  What the
 host must do besides (send ``SETTINGS_ENABLE_CONNECT_PROTOCOL``, map the
-end of the stream) is in docs/embedding.md.
+end of the stream) is in docs/howto/http2.md.
 
 A wrong ``Sec-WebSocket-Version`` is refused with ``400`` and
 ``sec-websocket-version: 13``, not HTTP/1.1's ``426``: a 426 must carry an
@@ -104,8 +104,10 @@ def request_headers(request: Request, *, scheme: str = "https") -> Headers:
     target), then the version, the subprotocols and extensions offered,
     the origin and the extra headers.
 
-    Raises :class:`~wsproto_lite.InvalidEventError` (a
-    ``LocalProtocolError``) for a request that cannot be sent.
+    :param request: what to ask for, as on HTTP/1.1.
+    :param scheme: ``"https"`` or ``"http"``: the scheme of the target,
+        ``wss`` or ``ws``.
+    :raises InvalidEventError: for a request that cannot be sent.
     """
     if scheme not in ("https", "http"):
         raise InvalidEventError(f"the scheme of a WebSocket over HTTP/2 is 'https' or 'http', not {scheme!r}")
@@ -180,6 +182,11 @@ def parse_request(headers: Iterable[tuple[bytes | str, bytes | str]]) -> Request
     method other than CONNECT, 400 for a missing or wrong pseudo-header or
     a malformed header list, 400 with ``sec-websocket-version: 13`` for
     another version (see the module's docstring).
+
+    :param headers: the request's header list, pseudo-headers first, as the
+        host's library gives it (``str`` is read as Latin-1).
+    :raises RemoteProtocolError: for a request that is not a valid
+        WebSocket handshake (see above).
     """
     pseudo, regular = _received(headers)
     method = pseudo.get(b":method")

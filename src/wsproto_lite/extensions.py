@@ -27,6 +27,8 @@ from typing import ClassVar
 from ._headers import accept_token, header_value, parse_extension, split_comma_header
 from .errors import RemoteProtocolError
 
+#: The first reserved bit of a frame's header, which permessage-deflate
+#: claims (``ExtensionSession.rsv``).
 RSV1 = 0x40
 
 #: Parameters of one extension in a ``Sec-WebSocket-Extensions`` header:
@@ -45,6 +47,8 @@ def wire_bound(size: int) -> int:
     bytes cover both, so no message within the limit is refused (zlib adds
     about 0.03% to random data).  The decoded bytes are what the limit
     counts: they are checked as they come out of zlib.
+
+    :param size: a number of decoded bytes (a limit).
     """
     return size + (size >> 3) + 64
 
@@ -60,16 +64,24 @@ class ExtensionSession(ABC):
         """Transform a received frame's payload that belongs to a message whose
         first frame had this extension's RSV bits set.
 
-        ``limit`` is how many bytes the result may have at most (``None``
-        for no limit); going past it raises ``RemoteProtocolError`` with
-        code 1009, after producing no more than ``limit + 1`` bytes.
+        :param payload: the frame's payload as received (unmasked).
+        :param fin: whether the frame ends the message.
+        :param limit: how many bytes the result may have at most (``None``
+            for no limit).
+        :raises RemoteProtocolError: with code 1009 past ``limit``, after
+            producing no more than ``limit + 1`` bytes; with 1007 for data
+            the extension cannot decode.
         """
 
     @abstractmethod
     def encode(self, payload: bytes, first: bool, fin: bool) -> tuple[bytes, int]:
         """Transform an outgoing frame's payload; return it with the RSV bits
-        to set on this frame.  ``first``: the message's first frame; ``fin``:
-        its last."""
+        to set on this frame.
+
+        :param payload: the frame's payload before the transformation.
+        :param first: whether the frame is its message's first.
+        :param fin: whether the frame is its message's last.
+        """
 
     def close(self) -> None:  # noqa: B027  (optional hook)
         """Release what the session holds; called when the connection closes."""
@@ -89,12 +101,19 @@ class Extension(ABC):
     @abstractmethod
     def accept(self, params: Params) -> tuple[str, ExtensionSession] | None:
         """Server: answer one offer.  Return the parameters of the response
-        (header text) and the session, or ``None`` to decline the offer."""
+        (header text) and the session, or ``None`` to decline the offer.
+
+        :param params: the offer's parameters, as parsed from the header.
+        """
 
     @abstractmethod
     def finalize(self, params: Params) -> ExtensionSession:
-        """Client: check the server's response and return the session.  Raise
-        ``RemoteProtocolError`` (code 1010) for a response it cannot honour."""
+        """Client: check the server's response and return the session.
+
+        :param params: the response's parameters, as parsed from the header.
+        :raises RemoteProtocolError: with code 1010 for a response the
+            extension cannot honour.
+        """
 
 
 # -- permessage-deflate (RFC 7692) ----------------------------------------------
@@ -149,23 +168,26 @@ class PerMessageDeflate(Extension):
 
     The four negotiation parameters mean, from each side:
 
-    * ``server_no_context_takeover``: the server compresses each message on
-      its own (a client requests it; a server always does it when set).
-    * ``client_no_context_takeover``: the same for the client's messages (a
-      client promises it; a server requests it).
-    * ``server_max_window_bits`` (8 to 15): the largest LZ77 window the
-      server compresses with (a client requests it; a server uses it).
-    * ``client_max_window_bits`` (8 to 15): the same for the client.  A client
-      without a value still offers the parameter without one, telling the
-      server it may limit the client's window.
+    :param server_no_context_takeover: the server compresses each message
+        on its own (a client requests it; a server always does it when set).
+    :param client_no_context_takeover: the same for the client's messages
+        (a client promises it; a server requests it).
+    :param server_max_window_bits: 8 to 15, the largest LZ77 window the
+        server compresses with (a client requests it; a server uses it).
+    :param client_max_window_bits: 8 to 15, the same for the client.  A
+        client without a value still offers the parameter without one,
+        telling the server it may limit the client's window.
+    :param compress_level: zlib's compression level, 0 to 9, or -1 for
+        zlib's default.
+    :param mem_level: zlib's memory level for the compressor, 1 to 9.
+    :raises ValueError: for a value outside those ranges.
 
-    ``compress_level`` (0 to 9, or -1 for zlib's default) and ``mem_level`` (1
-    to 9) tune zlib's compressor.  Memory per connection, as zlib documents
-    it: compressing takes about ``2**(window_bits + 2) + 2**(mem_level + 9)``
-    bytes, decompressing ``2**window_bits`` plus about 7 KiB; both are
-    allocated when first needed and released when the connection closes.
-    A window of 8 bits cannot be produced by zlib: when it is negotiated for
-    this side's messages, they are sent uncompressed, which the RFC allows.
+    Memory per connection, as zlib documents it: compressing takes about
+    ``2**(window_bits + 2) + 2**(mem_level + 9)`` bytes, decompressing
+    ``2**window_bits`` plus about 7 KiB; both are allocated when first
+    needed and released when the connection closes.  A window of 8 bits
+    cannot be produced by zlib: when it is negotiated for this side's
+    messages, they are sent uncompressed, which the RFC allows.
     """
 
     name: ClassVar[str] = "permessage-deflate"
@@ -186,6 +208,7 @@ class PerMessageDeflate(Extension):
             raise ValueError(f"mem_level must be from 1 to 9, not {self.mem_level}")
 
     def offer(self) -> str:
+        """Client (RFC 7692, 7.1): the offer's parameters, as header text."""
         params = []
         if self.server_no_context_takeover:
             params.append("server_no_context_takeover")
@@ -200,7 +223,10 @@ class PerMessageDeflate(Extension):
         return "; ".join(params)
 
     def accept(self, params: Params) -> tuple[str, ExtensionSession] | None:
-        """Server side (7.1): accept an offer or decline it (``None``)."""
+        """Server side (7.1): accept an offer or decline it (``None``).
+
+        :param params: the offer's parameters, as parsed from the header.
+        """
         offer = _parse_deflate_params(params)
         if offer is None:
             return None
@@ -232,7 +258,12 @@ class PerMessageDeflate(Extension):
         return "; ".join(response), session
 
     def finalize(self, params: Params) -> ExtensionSession:
-        """Client side (7.1): check the server's response."""
+        """Client side (7.1): check the server's response.
+
+        :param params: the response's parameters, as parsed from the header.
+        :raises RemoteProtocolError: with code 1010 for a response that is
+            invalid or asks for a larger window than offered.
+        """
         response = _parse_deflate_params(params)
         if response is None or (
             "client_max_window_bits" in response and response["client_max_window_bits"] is None
@@ -263,7 +294,18 @@ def _smallest(*bits: int | None) -> int:
 
 class DeflateSession(ExtensionSession):
     """permessage-deflate on one connection: the negotiated parameters and
-    the zlib state, allocated when first needed and released on close."""
+    the zlib state, allocated when first needed and released on close.
+    :meth:`PerMessageDeflate.accept` and :meth:`PerMessageDeflate.finalize`
+    make it; the parameters are attributes of the same names.
+
+    :param config: the configuration it was negotiated from (its zlib
+        settings are used).
+    :param send_no_context_takeover: whether each message sent is
+        compressed on its own.
+    :param receive_no_context_takeover: whether each message received was.
+    :param send_window_bits: the window of the messages sent, 8 to 15.
+    :param receive_window_bits: the window of the messages received.
+    """
 
     rsv = RSV1
 
@@ -293,7 +335,14 @@ class DeflateSession(ExtensionSession):
         )
 
     def decode(self, payload: bytes | bytearray, *, fin: bool, limit: int | None) -> bytes:
-        """Inflate a piece of a compressed message (7.2.2), at most ``limit + 1`` bytes."""
+        """Inflate a piece of a compressed message (7.2.2), at most ``limit + 1`` bytes.
+
+        :param payload: the frame's payload as received.
+        :param fin: whether the frame ends the message.
+        :param limit: the most bytes the message may still inflate to.
+        :raises RemoteProtocolError: 1009 past ``limit``, 1007 for data that
+            is not DEFLATE.
+        """
         inflater = self._inflater
         if inflater is None:
             inflater = self._inflater = zlib.decompressobj(wbits=-self.receive_window_bits)
@@ -324,7 +373,12 @@ class DeflateSession(ExtensionSession):
         return self.send_window_bits > 8
 
     def encode(self, payload: bytes, first: bool, fin: bool) -> tuple[bytes, int]:
-        """Deflate a piece of an outgoing message (7.2.1); RSV1 on its first frame."""
+        """Deflate a piece of an outgoing message (7.2.1); RSV1 on its first frame.
+
+        :param payload: the piece to compress.
+        :param first: whether it is the message's first frame.
+        :param fin: whether it is the message's last.
+        """
         if first:
             self._compressing = self.compresses
         if not self._compressing:
@@ -336,7 +390,10 @@ class DeflateSession(ExtensionSession):
         return deflater.compress(payload) + deflater.flush(_SYNC_FLUSH), rsv
 
     def compress_message(self, payload: bytes) -> bytes:
-        """A whole message, or the last piece of one, deflated (7.2.1)."""
+        """A whole message, or the last piece of one, deflated (7.2.1).
+
+        :param payload: the bytes to compress.
+        """
         deflater = self._deflater or self._new_deflater()
         data = deflater.compress(payload) + deflater.flush(_SYNC_FLUSH)
         if self.send_no_context_takeover:
@@ -350,6 +407,7 @@ class DeflateSession(ExtensionSession):
         return self._deflater
 
     def close(self) -> None:
+        """Release the zlib state (made again if the session is used)."""
         self._deflater = None
         self._inflater = None
 
@@ -372,13 +430,17 @@ def negotiate(
 ) -> tuple[str | None, list[ExtensionSession]]:
     """Server: answer a client's extension offers.
 
-    ``offer_values`` are the ``Sec-WebSocket-Extensions`` values as received
-    (``bytes`` or ``str``, one or several).  Each supported extension accepts
+    Each supported extension accepts
     the first offer of its name that it can honour; one whose RSV bits an
     accepted extension already claims is declined (RFC 7692, 5: two RSV1
     extensions would both compress).  Returns the value of the response's
     ``Sec-WebSocket-Extensions`` header (``None``: send none) and the
     sessions, in the order of the answer.
+
+    :param offer_values: the ``Sec-WebSocket-Extensions`` values as
+        received (``bytes`` or ``str``, one or several).
+    :param supported: the extensions this server accepts, in order of
+        preference.
     """
     accepted: list[str] = []
     sessions: list[ExtensionSession] = []
@@ -400,19 +462,24 @@ def negotiate(
 
 def offer(extensions: Sequence[Extension]) -> str | None:
     """Client: the value of the request's ``Sec-WebSocket-Extensions``
-    header offering ``extensions`` in order (``None`` for no offer)."""
+    header offering ``extensions`` in order (``None`` for no offer).
+
+    :param extensions: the extensions to offer, in order of preference.
+    """
     offers = [header_value(ext.name, ext.offer()) for ext in extensions]
     return ", ".join(offers) if offers else None
 
 
 def finalize(response_values: HeaderValues, offered: Sequence[Extension]) -> list[ExtensionSession]:
-    """Client: the sessions for the server's answer to :func:`offer`
-    (``response_values``: its ``Sec-WebSocket-Extensions`` values, ``bytes``
-    or ``str``), in the order of the answer.
+    """Client: the sessions for the server's answer to :func:`offer`, in
+    the order of the answer.
 
-    Raises :class:`~wsproto_lite.RemoteProtocolError` with code 1010 for an
-    answer the client cannot honour: an extension it did not offer, one
-    accepted twice, or parameters the extension refuses (RFC 6455, 9.1).
+    :param response_values: the answer's ``Sec-WebSocket-Extensions``
+        values (``bytes`` or ``str``, one or several).
+    :param offered: the extensions that were offered.
+    :raises RemoteProtocolError: with code 1010 for an answer the client
+        cannot honour: an extension it did not offer, one accepted twice,
+        or parameters the extension refuses (RFC 6455, 9.1).
     """
     by_name = {ext.name: ext for ext in offered}
     sessions = []

@@ -53,7 +53,17 @@ class WebSocketProtocol(asyncio.Protocol):
     """One WebSocket connection inside uvicorn: bytes from the transport go
     to a :class:`~wsproto_lite.Connection`, its events to the ASGI
     application's ``receive()``, and the application's ``send()`` messages
-    back through it."""
+    back through it.  uvicorn makes one per connection; an application never
+    does.
+
+    :param config: uvicorn's configuration: the application and the
+        ``ws_*`` options (``ws_max_size``, ``ws_per_message_deflate``,
+        ``ws_ping_interval``, ``ws_ping_timeout``).
+    :param server_state: uvicorn's server state: its connections, tasks and
+        default headers.
+    :param app_state: the lifespan state that goes into the ASGI scope.
+    :param _loop: the event loop (the running one when ``None``).
+    """
 
     def __init__(
         self,
@@ -102,11 +112,19 @@ class WebSocketProtocol(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """asyncio: the connection is made; its time starts.
+
+        :param transport: the connection's transport.
+        """
         self.transport = cast("asyncio.Transport", transport)
         self.connections.add(self)
         self.conn.handle_timer(self.loop.time())
 
     def data_received(self, data: bytes) -> None:
+        """asyncio: bytes arrived; an invalid handshake is answered here.
+
+        :param data: the bytes read.
+        """
         if self.lost:
             return  # what a closed transport still delivers has no one to go to
         try:
@@ -117,11 +135,18 @@ class WebSocketProtocol(asyncio.Protocol):
         self._handle_events()
 
     def eof_received(self) -> bool | None:
+        """asyncio: the peer closed its end (the connection reports 1006
+        unless the closing handshake was done)."""
         self.conn.receive_data(b"", now=self.loop.time())
         self._handle_events()
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """asyncio: the connection is gone; the application learns of it as a
+        ``websocket.disconnect``.
+
+        :param exc: the error that ended it, or ``None``.
+        """
         self.lost = True
         self.connections.discard(self)
         self._cancel_timers()
@@ -130,9 +155,11 @@ class WebSocketProtocol(asyncio.Protocol):
         self.writable.set()  # a send waiting for the buffer to drain raises
 
     def pause_writing(self) -> None:
+        """asyncio: the transport's buffer is full; ``send()`` waits."""
         self.writable.clear()
 
     def resume_writing(self) -> None:
+        """asyncio: the transport's buffer drained; ``send()`` goes on."""
         self.writable.set()
 
     def shutdown(self) -> None:
@@ -236,6 +263,8 @@ class WebSocketProtocol(asyncio.Protocol):
             self._close_transport()
 
     async def receive(self) -> dict[str, Any]:
+        """ASGI: the application's next message (``websocket.connect``,
+        ``websocket.receive``, ``websocket.disconnect``)."""
         message = await self.queue.get()
         if self.read_paused and self.queue.empty():
             self._resume_reading()
@@ -247,6 +276,14 @@ class WebSocketProtocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     async def send(self, message: dict[str, Any]) -> None:
+        """ASGI: the application's message (``websocket.accept``,
+        ``websocket.send``, ``websocket.close``, ``websocket.http.response.*``).
+
+        :param message: the ASGI message.
+        :raises ClientDisconnected: (uvicorn's) when the client went away.
+        :raises RuntimeError: for a message the ASGI protocol does not allow
+            at this point.
+        """
         await self.writable.wait()
         if self.lost:
             raise ClientDisconnected

@@ -1,0 +1,162 @@
+"""Every public name says, in its docstring, what it does, what each of its
+parameters means and what it raises: the reference on the documentation
+site is generated from these docstrings (docs/reference/)."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import importlib
+import inspect
+import re
+import textwrap
+from collections.abc import Iterator
+from typing import Any, is_typeddict
+
+import pytest
+from sphinx.pycode import ModuleAnalyzer
+
+#: The modules whose public names the reference documents.
+PUBLIC_MODULES = (
+    "wsproto_lite",
+    "wsproto_lite.events",
+    "wsproto_lite.errors",
+    "wsproto_lite.extensions",
+    "wsproto_lite.extended_connect",
+    "wsproto_lite.uvicorn",
+)
+
+
+def public_names(module_name: str) -> list[str]:
+    module = importlib.import_module(module_name)
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [
+            name
+            for name, value in vars(module).items()
+            if not name.startswith("_") and getattr(value, "__module__", None) == module_name
+        ]
+    return sorted(names)
+
+
+def members(cls: type) -> Iterator[tuple[str, Any]]:
+    """The public methods and properties of ``cls``, its own and those of
+    the library's private base classes (``Connection`` inherits its receive
+    half), not those of Python's classes."""
+    seen: set[str] = set()
+    for base in cls.__mro__:
+        if not base.__module__.startswith("wsproto_lite"):
+            continue
+        for name, value in vars(base).items():
+            if name.startswith("_") or name in seen:
+                continue
+            seen.add(name)
+            if isinstance(value, (staticmethod, classmethod)):
+                yield name, value.__func__
+            elif isinstance(value, property) or inspect.isfunction(value):
+                yield name, value
+
+
+def is_data(value: Any) -> bool:
+    """A constant or a type alias: documented by the ``#:`` comment above
+    its assignment, which autodoc reads."""
+    kinds = (inspect.ismodule, inspect.isclass, inspect.isroutine)
+    return not isinstance(value, property) and not any(kind(value) for kind in kinds)
+
+
+def documented() -> Iterator[tuple[str, Any]]:
+    """(qualified name, object) for every public name and member, each
+    object once, under the first module that exports it."""
+    seen: set[int] = set()
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        yield module_name, module
+        for name in public_names(module_name):
+            value = getattr(module, name)
+            if not is_data(value) and id(value) in seen:
+                continue
+            seen.add(id(value))
+            yield f"{module_name}.{name}", value
+            if inspect.isclass(value) and value.__module__.startswith("wsproto_lite"):
+                for member, attribute in members(value):
+                    yield f"{module_name}.{name}.{member}", attribute
+
+
+def own_doc(value: Any) -> str:
+    """The docstring written for ``value`` itself: not inherited, and not
+    the signature a dataclass puts there when none was written."""
+    if inspect.isclass(value):
+        doc = vars(value).get("__doc__")
+        if doc and doc.startswith(value.__name__ + "("):
+            return ""  # the dataclass's generated text
+    else:
+        doc = value.__doc__
+    return textwrap.dedent(doc or "")
+
+
+def attribute_docs(module_name: str) -> dict[str, str]:
+    """The ``#:`` comments of a module's assignments, by name."""
+    found = ModuleAnalyzer.for_module(module_name).find_attr_docs()
+    return {name: "\n".join(lines) for (scope, name), lines in found.items() if not scope}
+
+
+def parameters(value: Any) -> list[str]:
+    """The parameters a caller passes, by name (an enumeration is not
+    called: its members are its documentation)."""
+    if inspect.isclass(value) and (
+        issubclass(value, enum.Enum)
+        or is_typeddict(value)  # its keys are documented as the constructor's
+        or "__init__" not in vars(value)  # an exception without parameters of its own
+    ):
+        return []
+    signature = inspect.signature(value)
+    return [name for name in signature.parameters if name not in ("self", "cls")]
+
+
+ALL = sorted(documented(), key=lambda item: item[0])
+DATA = [(name, value) for name, value in ALL if is_data(value)]
+CODE = [(name, value) for name, value in ALL if not is_data(value)]
+
+
+@pytest.mark.parametrize(("name", "value"), CODE, ids=[name for name, _ in CODE])
+def test_public_name_has_a_docstring(name: str, value: Any) -> None:
+    assert own_doc(value).strip(), f"{name} has no docstring"
+
+
+@pytest.mark.parametrize("name", [name for name, _ in DATA])
+def test_public_constant_or_alias_has_a_comment(name: str) -> None:
+    module_name, _, attribute = name.rpartition(".")
+    assert attribute_docs(module_name).get(attribute, "").strip(), (
+        f"{name} has no '#:' comment above its assignment"
+    )
+
+
+CALLABLES = [
+    (name, value) for name, value in CODE if not inspect.ismodule(value) and not isinstance(value, property)
+]
+
+
+@pytest.mark.parametrize(("name", "value"), CALLABLES, ids=[name for name, _ in CALLABLES])
+def test_every_parameter_is_described(name: str, value: Any) -> None:
+    doc = own_doc(value)
+    missing = [p for p in parameters(value) if not re.search(rf":param {p}:", doc)]
+    assert not missing, f"{name}: the docstring has no ':param NAME:' for {missing}"
+
+
+def test_what_raises_says_so() -> None:
+    """A public function or method whose own code raises names what it
+    raises (``:raises Name:``)."""
+    silent = []
+    for name, value in CALLABLES:
+        if inspect.isclass(value):
+            functions = [vars(value)[name] for name in ("__init__", "__post_init__") if name in vars(value)]
+        else:
+            functions = [value]
+        sources = []
+        for function in functions:
+            with contextlib.suppress(OSError, TypeError):  # a dataclass's generated code has none
+                sources.append(inspect.getsource(function))
+        raises = any(re.search(r"^\s+raise \w", source, re.MULTILINE) for source in sources)
+        if raises and ":raises " not in own_doc(value):
+            silent.append(name)
+    assert not silent, f"these raise, and their docstrings say nothing of it: {silent}"
