@@ -7,17 +7,20 @@
                            branch coverage and the Autobahn conformance runs,
                            then pytest again in pure Python (the compiled
                            accelerator off; Autobahn runs compiled only)
+    python3 dev.py docs    build the documentation site into docs/_build/html
+                           (open docs/_build/html/index.html)
     python3 dev.py bench   the benchmark against wsproto and websockets
                            (--quick for a smoke run, --write to update
-                           docs/performance.md, --fastpaths for what
+                           docs/topics/performance.md, --fastpaths for what
                            each fast path saves, --c10k for ten
                            thousand connections to the chat)
 
 Both create ``.venv`` on first use and install the project and its
 development dependencies into it (again whenever pyproject.toml changes);
-``test`` also installs gcc, Chromium and redis-server with apt when they
-are missing (gcc builds the optional C extension and its AddressSanitizer
-copy; the browser and Redis tests start the others), and the tests fetch
+``test`` also installs gcc, Chromium, redis-server and Graphviz with apt
+when they are missing (gcc builds the optional C extension and its
+AddressSanitizer copy; the browser and Redis tests start the others;
+Graphviz draws the state diagram of the documentation), and the tests fetch
 Node's ws package from npm and uvicorn's sdist from PyPI into ``.cache/``.
 Extra arguments after ``test`` go to pytest, for example
 ``python3 dev.py test -k handshake``.
@@ -75,7 +78,7 @@ def ensure_venv() -> None:
 
 #: System packages the tests start for real, by the command that shows them.
 #: Commands the tests run, and the Debian package that provides each.
-SYSTEM_PACKAGES = {"gcc": "gcc", "chromium": "chromium", "redis-server": "redis-server"}
+SYSTEM_PACKAGES = {"gcc": "gcc", "chromium": "chromium", "redis-server": "redis-server", "dot": "graphviz"}
 #: What building the C extension needs besides gcc: files, and their package
 #: (gcc only recommends the C library's headers).
 BUILD_FILES = {Path("/usr/include/stdint.h"): "libc6-dev"}
@@ -92,7 +95,7 @@ def build_packages() -> list[str]:
     return missing
 
 
-def ensure_system_packages(everything: bool = True) -> None:
+def ensure_system_packages(everything: bool = True, docs: bool = False) -> None:
     """Install with apt what the machine lacks: what compiles the C
     extension, and (``everything``) what the tests start: Chromium for the
     browser tests, redis-server for the chat's Redis test.  Node's packages
@@ -100,6 +103,8 @@ def ensure_system_packages(everything: bool = True) -> None:
     missing = build_packages()
     if everything:
         missing += [package for command, package in SYSTEM_PACKAGES.items() if shutil.which(command) is None]
+    elif docs and shutil.which("dot") is None:
+        missing.append(SYSTEM_PACKAGES["dot"])
     missing = list(dict.fromkeys(missing))
     if not missing:
         return
@@ -145,6 +150,14 @@ def demo() -> None:
         run(PYTHON, ROOT / "examples" / "chat" / "server.py", "--port", "8000")
 
 
+def docs() -> None:
+    """Build the site as the test command does: nitpicky, every warning an
+    error (a broken link or an undocumented name stops the build)."""
+    out = ROOT / "docs" / "_build" / "html"
+    run(PYTHON, "-m", "sphinx", "-W", "--keep-going", "-n", "-q", "-b", "html", ROOT / "docs", out)
+    print(f"the site is in {out}; open {out / 'index.html'}", flush=True)
+
+
 def bench(args: list[str]) -> None:
     if "--fastpaths" in args:
         args.remove("--fastpaths")
@@ -161,12 +174,13 @@ def main() -> None:
     commands: dict[str, Callable[[], None]] = {
         "test": lambda: test(rest),
         "demo": demo,
+        "docs": docs,
         "bench": lambda: bench(rest),
     }
     if command not in commands:
         sys.exit(__doc__)
     if command != "demo":  # before the install, which compiles the extension
-        ensure_system_packages(everything=command == "test")
+        ensure_system_packages(everything=command == "test", docs=command == "docs")
     ensure_venv()
     try:
         commands[command]()

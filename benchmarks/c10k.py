@@ -450,11 +450,11 @@ def table(results: dict[str, dict[str, Any]]) -> str:
 
 
 def write_docs(text: str) -> None:
-    path = ROOT / "docs" / "performance.md"
+    path = ROOT / "docs" / "topics" / "performance.md"
     doc = path.read_text()
     start, end = "<!-- c10k -->\n", "<!-- /c10k -->"
-    assert start in doc, "docs/performance.md has no c10k markers"
-    assert end in doc, "docs/performance.md has no c10k markers"
+    assert start in doc, "docs/topics/performance.md has no c10k markers"
+    assert end in doc, "docs/topics/performance.md has no c10k markers"
     head, rest = doc.split(start, 1)
     path.write_text(head + start + text + "\n" + end + rest.split(end, 1)[1])
 
@@ -465,7 +465,7 @@ def main() -> None:
     parser.add_argument("--steady-seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--servers", nargs="+", choices=list(SERVERS), default=list(SERVERS))
-    parser.add_argument("--write", action="store_true", help="put the table in docs/performance.md")
+    parser.add_argument("--write", action="store_true", help="put the table in docs/topics/performance.md")
     parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)

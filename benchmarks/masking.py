@@ -6,7 +6,7 @@ The side-by-side run (``run.py``) keeps many megabytes alive, so the C
 library reuses freed megabyte blocks and large temporaries cost nothing
 extra.  A process that holds little, as a server between large messages
 does, gets fresh pages for each block over 128 KiB instead; this script
-shows what that costs each way of masking (see docs/performance.md).
+shows what that costs each way of masking (see docs/topics/performance.md).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ workloads, in one process run.
 
     python3 dev.py bench            # the full run, one to three minutes
     python3 dev.py bench --quick    # a smoke run, a few seconds
-    python3 dev.py bench --write    # also rewrite docs/performance.md
+    python3 dev.py bench --write    # also rewrite docs/topics/performance.md
     python3 dev.py bench --only "1 MiB"   # a subset of the workloads
 
 Every repeat runs every workload for every library, in an order that rotates
@@ -568,7 +568,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small workloads, two repeats: a smoke run")
     parser.add_argument("--repeats", type=int, help="repeats per workload and library (default 5, quick 2)")
     parser.add_argument(
-        "--write", action="store_true", help="rewrite the results table in docs/performance.md"
+        "--write", action="store_true", help="rewrite the results table in docs/topics/performance.md"
     )
     parser.add_argument("--only", default="", help="run only the workloads whose name has this text")
     args = parser.parse_args()
@@ -582,7 +582,7 @@ def main() -> None:
     print(header + text)
     print(f"({time.time() - started:.0f} s)", file=sys.stderr)
     if args.write and not args.only:
-        path = ROOT / "docs" / "performance.md"
+        path = ROOT / "docs" / "topics" / "performance.md"
         doc = path.read_text()
         begin, end = "<!-- results -->\n", "<!-- /results -->\n"
         head, _, rest = doc.partition(begin)

@@ -1,4 +1,4 @@
-"""Write the tables of docs/states.md from the state machine's tables.
+"""Write the tables of docs/topics/states.md from the state machine's tables.
 
     .venv/bin/python docs/states_tables.py
 
@@ -28,6 +28,7 @@ from wsproto_lite._states import (
     RECEIVED_DURING_HANDSHAKE,
     RECEIVING,
     SEND,
+    TIMED_OUT,
     Arrival,
     ConnectionState,
     Phase,
@@ -37,7 +38,7 @@ from wsproto_lite._states import (
 from wsproto_lite.errors import RemoteProtocolError
 from wsproto_lite.events import Accept, Close, Event, Message, Ping, Pong, Reject, RejectData, Request
 
-PAGE = Path(__file__).resolve().parent / "states.md"
+PAGE = Path(__file__).resolve().parent / "topics" / "states.md"
 
 #: The order in which the page walks through a connection's life.
 ORDER = (
@@ -198,24 +199,94 @@ def handshake_table() -> str:
     return markdown(["state", "what arrives", "what happens"], rows)
 
 
+# -- The diagram --------------------------------------------------------------------
+
+
+def kind_name(kind: object) -> str:
+    """An entry's key as words: ``Reject`` or ``Reject(has_body=True)``."""
+    if isinstance(kind, tuple):
+        cls, flag = kind
+        return f"{cls.__name__}({FLAG[cls]}={flag})"
+    return kind.__name__ if isinstance(kind, type) else str(kind)
+
+
+def transitions() -> dict[tuple[ConnectionState, ConnectionState], list[str]]:
+    """Every move between two different states, with what causes it."""
+    moves: dict[tuple[ConnectionState, ConnectionState], list[str]] = {}
+
+    def add(before: ConnectionState, after: ConnectionState, cause: str) -> None:
+        if after is not before and cause not in moves.setdefault((before, after), []):
+            moves[before, after].append(cause)
+
+    for (state, role, _), sendable in SEND.items():
+        for kind, after in sendable.next.items():
+            add(state, after, f"{role.value} sends {kind_name(kind)}")
+    for (role, what), after in HANDSHAKE_RECEIVED.items():
+        cls = what[0] if isinstance(what, tuple) else what
+        before = ConnectionState.REJECTING if cls is RejectData else ConnectionState.CONNECTING
+        cause = (
+            "receives an invalid handshake" if what is RemoteProtocolError else f"receives {kind_name(what)}"
+        )
+        add(before, after, f"{role.value} {cause}")
+    for (state, auto_reply), close in CLOSE_RECEIVED.items():
+        add(state, close.next, "close frame received" + ("" if auto_reply else " (auto_reply=False)"))
+    for state, failure in FAILED.items():
+        add(state, failure.next, "peer breaks the protocol")
+    # A keepalive ping without its pong fails the connection the same way.
+    add(ConnectionState.OPEN, FAILED[ConnectionState.OPEN].next, "pong timeout")
+    for (state, _), end in END_OF_STREAM.items():
+        add(state, end.next, "end of stream")
+    for state, after in TIMED_OUT.items():
+        add(state, after, "timeout")
+    return moves
+
+
+def merged(causes: list[str]) -> list[str]:
+    """Causes said once where both roles share them, or where
+    ``auto_reply`` makes no difference."""
+    out: list[str] = []
+    for cause in causes:
+        role, _, rest = cause.partition(" ")
+        if role in ("client", "server") and {f"client {rest}", f"server {rest}"} <= set(causes):
+            cause = rest
+        plain = cause.removesuffix(" (auto_reply=False)")
+        if plain != cause and plain in causes:
+            continue
+        if cause not in out:
+            out.append(cause)
+    return out
+
+
+def diagram() -> str:
+    """The states and every move between them, as Graphviz's dot."""
+    lines = ["```{graphviz}", "digraph states {", '    rankdir="TB";', "    node [shape=box, style=rounded];"]
+    lines += [f"    {state.name};" for state in ORDER]
+    for (before, after), causes in transitions().items():
+        label = "\\n".join(merged(causes))
+        lines.append(f'    {before.name} -> {after.name} [label="{label}", fontsize=10];')
+    lines += ["}", "```"]
+    return "\n".join(lines) + "\n"
+
+
 # -- The page -----------------------------------------------------------------------
 
 GENERATED: dict[str, Callable[[], str]] = {
     "send": send_table,
     "receive": receive_table,
     "handshake": handshake_table,
+    "diagram": diagram,
 }
 MARKED = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(<!-- /generated -->\n)", re.DOTALL)
 
 
 def expected_page(text: str | None = None) -> str:
-    """The page (``text``, or docs/states.md as it is) with its generated
+    """The page (``text``, or docs/topics/states.md as it is) with its generated
     parts written afresh from the tables."""
     if text is None:
         text = PAGE.read_text(encoding="utf-8")
     found = [match.group(2) for match in MARKED.finditer(text)]
     if sorted(found) != sorted(GENERATED):
-        raise ValueError(f"docs/states.md should mark each of {sorted(GENERATED)} once, not {found}")
+        raise ValueError(f"docs/topics/states.md should mark each of {sorted(GENERATED)} once, not {found}")
     return MARKED.sub(lambda match: match.group(1) + GENERATED[match.group(2)]() + match.group(4), text)
 
 

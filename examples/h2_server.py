@@ -14,7 +14,7 @@ upgrade.  ``GET /`` is the chat's page; a WebSocket on
 ``Rooms`` as examples/chat/server.py (the wire protocol, limits and close
 codes of its docstring), its transport one HTTP/2 stream: the stream's
 END_STREAM and RST_STREAM end its byte stream, and HTTP/2 flow control is
-its back-pressure (see docs/embedding.md).  It logs one line per WebSocket
+its back-pressure (see docs/howto/http2.md).  It logs one line per WebSocket
 opened, naming its stream, and the chat's join and leave lines.
 """
 

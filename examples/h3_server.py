@@ -8,7 +8,7 @@ wsproto_lite), which sends SETTINGS_ENABLE_CONNECT_PROTOCOL = 1.  An
 extended CONNECT (``:protocol websocket``) to ``/ws`` on a request stream
 becomes a wsproto_lite ``Connection`` through ``extended_connect.accept``,
 and every message is echoed.  The stream's FIN and RESET_STREAM are the ends
-of its byte stream (see docs/embedding.md).  It logs one line per WebSocket
+of its byte stream (see docs/howto/http2.md).  It logs one line per WebSocket
 opened, message and close, naming the stream.
 """
 

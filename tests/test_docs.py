@@ -58,7 +58,7 @@ def test_tutorial_server_and_client_talk_over_a_socket_pair() -> None:
 
 
 def test_security_origin_example_rejects_other_sites() -> None:
-    answer = run_blocks("docs/security.md")["answer"]
+    answer = run_blocks("docs/howto/origin.md")["answer"]
     for origin, status in (("https://app.example.com", b"101"), ("https://evil.example", b"403")):
         client, server = Connection(Role.CLIENT), Connection(Role.SERVER)
         server.receive_data(client.send(Request(host="h", target="/", origin=origin)))
@@ -74,11 +74,11 @@ def test_after_a_close_event_nothing_more_is_yielded() -> None:
     assert events(server) == []
 
 
-# -- docs/embedding.md ---------------------------------------------------------------
+# -- docs/howto/ ------------------------------------------------------------------------
 
 
 def test_embedding_upgrade_from_a_scope() -> None:
-    namespace = run_blocks("docs/embedding.md")
+    namespace = run_blocks("docs/howto/embed.md")
     upgrade = namespace["upgrade_from_scope"]
     headers = [
         (b"host", b"h"),
@@ -99,7 +99,7 @@ def test_embedding_upgrade_from_a_scope() -> None:
 
 
 def test_embedding_opened_pair_talks_compressed() -> None:
-    namespace = run_blocks("docs/embedding.md")
+    namespace = run_blocks("docs/howto/embed.md")
     client, server = namespace["client"], namespace["server"]
     assert client.extensions
     assert server.extensions
@@ -112,7 +112,7 @@ def test_embedding_asyncio_timer_loop_sends_keepalive_pings() -> None:
     client on loopback that reads for a while and then closes."""
     import asyncio
 
-    namespace = run_blocks("docs/embedding.md")
+    namespace = run_blocks("docs/howto/keepalive.md")
     serve_connection = namespace["serve_connection"]
     servers: list[Connection] = []
 
@@ -161,7 +161,7 @@ def test_embedding_asyncio_timer_loop_sends_keepalive_pings() -> None:
 def test_embedding_blocking_timer_loop_fails_a_peer_that_never_answers_pings() -> None:
     """The page's blocking loop, as a server with a fast keepalive, against a
     client that reads but never answers: the server fails it with 1011."""
-    namespace = run_blocks("docs/embedding.md")
+    namespace = run_blocks("docs/howto/keepalive.md")
     assert callable(namespace["serve_trio"])
     serve_blocking = namespace["serve_blocking"]
     server_sock, client_sock = socket.socketpair()
@@ -188,7 +188,7 @@ def test_embedding_h2_server_answers_a_websocket_and_refuses_a_bad_request() -> 
 
     from wsproto_lite import extended_connect
 
-    on_request = run_blocks("docs/embedding.md")["on_request"]
+    on_request = run_blocks("docs/howto/http2.md")["on_request"]
     client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
     server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
     server.local_settings = h2.settings.Settings(

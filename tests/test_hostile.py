@@ -24,12 +24,12 @@ def deflate_pair(**opts: object) -> tuple[Connection, Connection]:
     )
 
 
-# -- 1. The message limit counts decompressed bytes (docs/limits.md) ------------------
+# -- 1. The message limit counts decompressed bytes (docs/howto/limits.md) ------------------
 
 
 @pytest.mark.parametrize("sender", [Role.CLIENT, Role.SERVER])
 def test_01_incompressible_message_at_the_limit_is_received(sender: Role) -> None:
-    """docs/limits.md: max_message_size counts a message "after decompression".
+    """docs/howto/limits.md: max_message_size counts a message "after decompression".
     Random data grows when deflated; a message of exactly the limit arrives."""
     limit = 2**20
     client, server = deflate_pair(max_message_size=limit)
@@ -58,11 +58,11 @@ def test_01_compressed_continuation_is_bounded_by_what_is_left() -> None:
     assert events(server) == [Close(1009, "message exceeds the limit of 1000 bytes")]
 
 
-# -- 3. Memory: empty and tiny fragments (docs/limits.md) --------------------------
+# -- 3. Memory: empty and tiny fragments (docs/howto/limits.md) --------------------------
 
 
 def test_03_empty_continuations_hold_nothing() -> None:
-    """docs/limits.md: "a peer cannot make the connection buffer more than the
+    """docs/howto/limits.md: "a peer cannot make the connection buffer more than the
     limit": 200,000 empty continuation frames of a 1-byte message."""
     server = server_open(max_message_size=65536)
     server.receive_data(frame(0x2, b"a", fin=False))
@@ -110,12 +110,12 @@ def test_03_one_byte_fragments_hold_about_the_message(text: bool, between: bytes
     assert got == [Message(("a" if text else b"a") * limit)]
 
 
-# -- 4. Masking keys after fork() (RFC 6455 10.3, docs/security.md) -----------------
+# -- 4. Masking keys after fork() (RFC 6455 10.3, docs/topics/security.md) -----------------
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_04_forked_child_never_reuses_the_parents_keys() -> None:
-    """10.3: keys must be unpredictable; docs/security.md: "handed out once
+    """10.3: keys must be unpredictable; docs/topics/security.md: "handed out once
     each". The pool must not be inherited by a child."""
     mask_key()  # the pool is filled now
     read, write = os.pipe()
@@ -182,7 +182,7 @@ def test_05_client_fails_a_response_with_a_unicode_digit_with_1010() -> None:
 
 @pytest.mark.parametrize("stage", ["server-connecting", "client-connecting", "open", "closing"])
 def test_10_empty_bytes_end_the_stream_like_none(stage: str) -> None:
-    """The issue's choice, documented in docs/api.md: b"" is the end of the
+    """The issue's choice, documented in Connection.receive_data: b"" is the end of the
     stream everywhere, exactly like None."""
     results = []
     for end in (b"", None):
@@ -208,7 +208,7 @@ def test_10_empty_bytes_end_the_stream_like_none(stage: str) -> None:
     assert results[0][1] is ConnectionState.CLOSED
 
 
-# -- 2. The handshake limit holds however the head is cut (docs/limits.md) ---------
+# -- 2. The handshake limit holds however the head is cut (docs/howto/limits.md) ---------
 
 REQUEST_HEAD = (
     b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -219,7 +219,7 @@ REQUEST_HEAD = (
 @pytest.mark.parametrize("read", [None, 1000])
 @pytest.mark.parametrize("shape", ["one big header", "20,000 headers"])
 def test_02_server_head_over_the_limit_is_431_whole_or_cut(shape: str, read: int | None) -> None:
-    """docs/limits.md: a server answers a head over max_handshake_size with 431."""
+    """docs/howto/limits.md: a server answers a head over max_handshake_size with 431."""
     extra = b"X-Big: " + b"a" * 100_000 + b"\r\n" if shape == "one big header" else b"X-A: b\r\n" * 20_000
     head = REQUEST_HEAD + extra + b"\r\n"
     server = Connection(Role.SERVER)
@@ -411,7 +411,7 @@ def test_08_not_bytes_like_is_refused() -> None:
 @pytest.mark.parametrize("before", [b"", REQUEST_HEAD[:20], REQUEST_HEAD + b"\r\n"])
 @pytest.mark.parametrize("later", [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"garbage\r\n\r\n"])
 def test_11_server_in_rejecting_drops_input(before: bytes, later: bytes) -> None:
-    """docs/states.md: "REJECTING, server | anything | dropped", whether the
+    """docs/topics/states.md: "REJECTING, server | anything | dropped", whether the
     server rejected before the request was complete or after it."""
     server = Connection(Role.SERVER)
     if before:

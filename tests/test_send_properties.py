@@ -8,7 +8,7 @@ what that state allows (README: "Clear errors for misuse").
 
 Memory: whatever a peer sends and however it is cut, what a connection
 holds stays within a small constant factor of its limit plus one read
-(docs/limits.md).
+(docs/howto/limits.md).
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ def test_memory_stays_within_the_limit_plus_one_read(
     deflate: bool,
     streaming: bool,
 ) -> None:
-    """docs/limits.md: a peer cannot make the connection hold more than a
+    """docs/howto/limits.md: a peer cannot make the connection hold more than a
     small multiple of the limit plus one read, whatever its frames' shape
     (here: a message opened, then a pattern of frames repeated)."""
     opts: dict[str, Any] = {"max_message_size": LIMIT, "stream_messages": streaming}

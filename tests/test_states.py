@@ -1,4 +1,4 @@
-"""docs/states.md tells the truth: every cell of its tables is checked here
+"""docs/topics/states.md tells the truth: every cell of its tables is checked here
 against the state machine (RFC 6455, sections 4, 5.5 and 7)."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from wsproto_lite.events import Accept, Close, Event, Message, Ping, Pong, Rejec
 
 from .helpers import ROOT, events, frame, pair
 
-STATES_MD = (ROOT / "docs" / "states.md").read_text()
-#: Where docs/states.md says a refusal raises ConnectionClosedError.
+STATES_MD = (ROOT / "docs" / "topics" / "states.md").read_text()
+#: Where docs/topics/states.md says a refusal raises ConnectionClosedError.
 CLOSING_OR_CLOSED = (ConnectionState.LOCAL_CLOSING, ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED)
 
 
@@ -114,7 +114,7 @@ ROWS: dict[str, list[tuple[Role, Callable[[], Connection]]]] = {
 
 
 def reach(label: str) -> list[tuple[Role, Callable[[], Connection]]]:
-    assert label in ROWS, f"docs/states.md has a row this test cannot reach: {label}"
+    assert label in ROWS, f"docs/topics/states.md has a row this test cannot reach: {label}"
     return ROWS[label]
 
 
@@ -264,7 +264,7 @@ HANDSHAKE_INPUTS: dict[str, Callable[[Connection], bytes | None]] = {
 @pytest.mark.parametrize("row", HANDSHAKE_TABLE, ids=lambda row: f"{row[0]} {row[1]}".replace("`", ""))
 def test_handshake_receive_table_cell_by_cell(row: list[str]) -> None:
     label, what, cell = row
-    assert what in HANDSHAKE_INPUTS, f"docs/states.md names an input this test cannot make: {what}"
+    assert what in HANDSHAKE_INPUTS, f"docs/topics/states.md names an input this test cannot make: {what}"
     for _, make in reach(label):
         conn = make()
         check_outcome(conn, HANDSHAKE_INPUTS[what](conn), cell)

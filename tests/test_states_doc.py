@@ -1,5 +1,5 @@
 """The state machine's tables (src/wsproto_lite/_states.py) keep the rules
-their module states, and docs/states.md shows them as they are."""
+their module states, and docs/topics/states.md shows them as they are."""
 
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ def load_expected_page() -> Callable[[], str]:
 
 
 def test_docs_states_md_tables_are_generated_from_the_state_tables() -> None:
-    text = (ROOT / "docs" / "states.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "topics" / "states.md").read_text(encoding="utf-8")
     assert load_expected_page()() == text, (
-        "the tables of docs/states.md differ from those of src/wsproto_lite/_states.py: "
+        "the tables of docs/topics/states.md differ from those of src/wsproto_lite/_states.py: "
         "run `.venv/bin/python docs/states_tables.py` to write them again"
     )
 

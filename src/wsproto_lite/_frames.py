@@ -59,7 +59,7 @@ def mask_key() -> bytes:
     """A fresh masking key (RFC 6455, 5.3 and 10.3): four bytes from the
     operating system's secure random source, drawn 4 KiB at a time because
     a system call per frame costs more than masking a small frame (with one,
-    a client's 16-byte sends take 1.45 times as long; docs/performance.md).
+    a client's 16-byte sends take 1.45 times as long; docs/topics/performance.md).
 
     ``list.pop`` is atomic, so threads never share a key; a thread that
     finds the pool empty refills it and tries again.  A child made by
@@ -82,7 +82,7 @@ XOR_TABLES = [bytes(b ^ k for b in range(256)) for k in range(256)]
 #: From this size on, masking works on four byte lanes...
 LANES_FROM = 2048
 #: ...and past this one, on pieces of this size, each masked by lanes in a
-#: buffer of its own, and joined (measured: see docs/performance.md).
+#: buffer of its own, and joined (measured: see docs/topics/performance.md).
 PIECE = 65536
 
 

@@ -36,7 +36,7 @@ _MERGE_BELOW = 1024
 
 # A Message built with object.__new__ and its slots' setters skips the
 # class call and Message.__init__'s checks of what a caller gave: 8% of
-# receiving a 16-byte message (measured in docs/performance.md).
+# receiving a 16-byte message (measured in docs/topics/performance.md).
 _new = object.__new__
 _set_data = Message.__dict__["data"].__set__
 _set_finished = Message.__dict__["message_finished"].__set__

@@ -22,7 +22,7 @@ general path then reads the next frame and fails it if it must.  Neither
 changes any state: they return ``(where the run stopped, its payload
 unmasked, whether its last frame had FIN)``, or ``None`` for no frame.
 
-What they save, measured by benchmarks/fastpaths.py (docs/performance.md):
+What they save, measured by benchmarks/fastpaths.py (docs/topics/performance.md):
 without :func:`equal_frames`, 4 MiB of text in 64-byte fragments takes 2.2
 times as long; without :func:`small_frames`, in fragments of 48 to 80 bytes,
 5.3 times.  The compiled twin of :func:`small_frames` (wsproto_lite._speed)

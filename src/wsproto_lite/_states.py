@@ -4,7 +4,7 @@ as data (RFC 6455, sections 4, 5.5 and 7).
 Every change of state is an entry of one of the tables below:
 :class:`~wsproto_lite.connection.Connection` and its receiving half look the
 next state up instead of deciding it in code, and ``docs/states_tables.py``
-writes the tables of ``docs/states.md`` from them, so that the page and the
+writes the tables of ``docs/topics/states.md`` from them, so that the page and the
 code cannot disagree (``tests/test_states.py`` checks the page against the
 behaviour).
 
@@ -297,7 +297,7 @@ SENDING = tuple(
 RECEIVING = tuple(state for state in ConnectionState if (state, True) in CLOSE_RECEIVED)
 
 
-# -- Described, for docs/states.md only ------------------------------------------
+# -- Described, for docs/topics/states.md only ------------------------------------------
 
 
 class Arrival(NamedTuple):

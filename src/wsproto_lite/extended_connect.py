@@ -230,11 +230,13 @@ def accept(request: Request, accept: Accept, **options: Unpack[AcceptOptions]) -
     :func:`parse_request`) and the open server :class:`Connection` that
     reads and writes the stream's data.
 
-    The extensions negotiated are those ``accept`` names or, when it names
-    none, those passed as ``extensions=``, as on HTTP/1.1; the other
-    ``options`` are the constructor's (limits, timeouts...).  Raises
-    :class:`~wsproto_lite.InvalidEventError` for a subprotocol the client
-    did not offer, or headers that cannot be sent.
+    :param request: the request, from :func:`parse_request`.
+    :param accept: the answer: its subprotocol, extensions and extra
+        headers, as on HTTP/1.1.
+    :param options: the constructor's keywords (limits, timeouts...), and
+        ``extensions=``: the extensions to accept when ``accept`` names none.
+    :raises InvalidEventError: for a subprotocol the client did not offer,
+        or headers that cannot be sent.
     """
     supported = options.get("extensions", ())
     rest = cast(Options, {key: value for key, value in options.items() if key != "extensions"})
@@ -264,6 +266,10 @@ def reject(reject: Reject) -> Headers:
     any 2xx answer to an extended CONNECT opens the tunnel.  With
     ``has_body=False`` the host ends the stream with these headers; with a
     body, it sends the body as the stream's data, then ends it.
+
+    :param reject: the refusal: its status and headers.
+    :raises InvalidEventError: for a status outside 300-599, or a pseudo-
+        or connection-specific header among its headers.
     """
     status = reject.status_code
     if not (isinstance(status, int) and 300 <= status <= 599):
@@ -292,10 +298,15 @@ def parse_response(
     returned (``options`` are the constructor's).  Any other status refuses
     it: a :class:`~wsproto_lite.events.Reject` with the status and headers
     is returned (``has_body`` unless ``content-length: 0``; the body, if
-    any, is the stream's data, which the host reads).  Raises
-    :class:`~wsproto_lite.RemoteProtocolError` (code 1010 for extensions)
-    for an answer that picks a subprotocol or an extension the client did
-    not offer.
+    any, is the stream's data, which the host reads).
+
+    :param request: the request whose headers :func:`request_headers` made.
+    :param status: the answer's ``:status``, as an ``int``.
+    :param headers: the answer's header list, with or without ``:status``.
+    :param options: the constructor's keywords (limits, timeouts...).
+    :raises RemoteProtocolError: for an answer that picks a subprotocol or
+        an extension the client did not offer (code 1010 for extensions),
+        or a malformed header list.
     """
     _, regular = _received([(k, v) for k, v in headers if k not in (":status", b":status")])
     if not 200 <= status <= 299:

@@ -6,7 +6,7 @@
   :mod:`tests.conformance.autobahn_client`.
 
 ``python -m tests.conformance.autobahn`` runs both and rewrites
-``docs/conformance.md``.  A case passes when both its message verdict and
+``docs/topics/conformance.md``.  A case passes when both its message verdict and
 its closing verdict are OK or INFORMATIONAL; NON-STRICT counts as failed.
 """
 
@@ -79,7 +79,7 @@ def _group(case: str) -> str:
 
 
 def table(server: list[Outcome], client: list[Outcome]) -> str:
-    """docs/conformance.md, from the outcomes of both roles."""
+    """docs/topics/conformance.md, from the outcomes of both roles."""
     lines = [
         "# Conformance: the Autobahn TestSuite",
         "",
@@ -149,7 +149,7 @@ def table(server: list[Outcome], client: list[Outcome]) -> str:
 def main() -> None:
     server = server_role()
     client = client_role()
-    (ROOT / "docs" / "conformance.md").write_text(table(server, client))
+    (ROOT / "docs" / "topics" / "conformance.md").write_text(table(server, client))
     failed = [o for o in server + client if not o.passed]
     print(f"server {len(server)} cases, client {len(client)} cases, {len(failed)} failing")
     raise SystemExit(1 if failed else 0)

@@ -1,1 +1,1 @@
-"""Coverage-guided fuzzing of receive_data with atheris (see docs/security.md)."""
+"""Coverage-guided fuzzing of receive_data with atheris (see docs/topics/security.md)."""

@@ -1,7 +1,7 @@
 """The fuzz targets: the seed corpus and past crashes replayed, and a short
 coverage-guided run of each target (about a minute in all).
 
-The long runs are documented in docs/security.md.
+The long runs are documented in docs/topics/security.md.
 """
 
 from __future__ import annotations
