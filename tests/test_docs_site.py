@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from wsproto_lite import Connection, Role
+from wsproto_lite import Connection, LocalProtocolError, Role
 from wsproto_lite.events import Accept, Close, Event, Message, Ping, Pong, Request
+from wsproto_lite.extensions import PerMessageDeflate, wire_bound
 
-from .helpers import ROOT, events, pair
+from .helpers import ROOT, events, frame, pair
 from .test_docs import code_blocks, run_blocks
 
 DOCS = ROOT / "docs"
@@ -249,3 +250,86 @@ def test_wsproto_guide_echoes_answer_alike() -> None:
         client.receive_data(echo(server, client.send(Close())))
         got += events(client)
         assert got == [Accept(), Message("hi"), Pong(b"x"), Close(1000, "", by_peer=True)]
+
+
+def test_the_close_codes_sentence_matches_what_send_accepts() -> None:
+    """docs/topics/states.md, "Close codes": the codes that may be sent are
+    the ranges it names (RFC 6455, 7.4.1 and 7.4.2), plus 1005 for a close
+    frame without a code, and a reason is at most 123 bytes of UTF-8."""
+    text = " ".join((DOCS / "topics" / "states.md").read_text().split())
+    sentence = re.search(r"a code that may be sent \(([^)]*)\)", text)
+    assert sentence is not None
+    ranges = [(int(a), int(b)) for a, b in re.findall(r"(\d{4}) to (\d{4})", sentence.group(1))]
+    assert ranges == [(1000, 1003), (1007, 1014), (3000, 4999)]
+    assert "a reason over 123 bytes of UTF-8" in text
+    for code in range(0, 5200):
+        _, server = pair()
+        try:
+            server.send(Close(code))
+        except LocalProtocolError:
+            accepted = False
+        else:
+            accepted = True
+        assert accepted == (code == 1005 or any(a <= code <= b for a, b in ranges)), code
+        # ...and what is received: the same codes, anything else fails with 1002.
+        _, server = pair()
+        server.receive_data(frame(0x8, code.to_bytes(2, "big")))
+        (event,) = events(server)
+        assert isinstance(event, Close)
+        sendable = code != 1005 and any(a <= code <= b for a, b in ranges)
+        assert (event.by_peer, event.code) == ((True, code) if sendable else (False, 1002)), code
+    _, server = pair()
+    server.send(Close(1000, "é" * 61 + "x"))  # 123 bytes
+    with pytest.raises(LocalProtocolError):
+        pair()[1].send(Close(1000, "é" * 62))  # 124
+
+
+def test_the_compression_ranges_are_what_the_extension_takes() -> None:
+    """docs/topics/compression.md: window bits 8-15, compress_level -1-9,
+    mem_level 1-9."""
+    text = (DOCS / "topics" / "compression.md").read_text()
+    ranges = {
+        "server_max_window_bits": (8, 15),
+        "client_max_window_bits": (8, 15),
+        "compress_level": (-1, 9),
+        "mem_level": (1, 9),
+    }
+    for name, (low, high) in ranges.items():
+        shown = f"{low}\u2013{high}".replace("-", "\u2212")  # the page's en dash and minus sign
+        assert f"| `{name}` ({shown}) |" in text
+        for value in (low - 1, low, high, high + 1):
+            try:
+                PerMessageDeflate(**{name: value})  # type: ignore[arg-type]
+            except ValueError:
+                assert not low <= value <= high, (name, value)
+            else:
+                assert low <= value <= high, (name, value)
+
+
+def test_the_limits_page_formulas_and_sizes() -> None:
+    """docs/howto/limits.md: ``wire_bound(left) = left + left // 8 + 64``,
+    control frames under 140 bytes, a pong at most 131 bytes."""
+    text = (DOCS / "howto" / "limits.md").read_text()
+    assert "`wire_bound(left)` = `left + left // 8 + 64`" in text
+    for left in (0, 1, 7, 8, 1000, 2**20):
+        assert wire_bound(left) == left + left // 8 + 64
+    client, server = pair()
+    server.receive_data(client.send(Ping(b"x" * 125)))
+    events(server)
+    assert len(server.data_to_send()) < 140
+    client.receive_data(server.send(Ping(b"x" * 125)))
+    events(client)
+    assert len(client.data_to_send()) == 131  # the masked pong, the largest
+
+
+def test_the_readme_states_the_bars_the_checks_apply() -> None:
+    """README: coverage at least 95%, complexity 20, modules of 600 lines."""
+    import tomllib
+
+    from . import test_shape
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    bar = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["coverage"]["report"]["fail_under"]
+    assert f"(at least {bar}%)" in readme
+    assert f"a cyclomatic complexity of {test_shape.MAX_COMPLEXITY} " in readme
+    assert f"no module above {test_shape.MAX_LINES} lines" in readme
