@@ -6,11 +6,13 @@ command builds it with every warning an error (``tests/test_docs_site.py``).
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from docutils import nodes  # type: ignore[import-untyped]
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
+from sphinx.util.nodes import make_refnode
 
 import wsproto_lite
 
@@ -57,6 +59,20 @@ html_theme = "furo"
 html_title = f"wsproto_lite {release}"
 
 
+def lookup(path: str) -> object:
+    """The object a dotted path names, or ``None``."""
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            found = getattr(found, name, None)
+        return found
+    return None
+
+
 def resolve_short_names(
     app: Sphinx, env: BuildEnvironment, node: nodes.Element, contnode: nodes.TextElement
 ) -> nodes.Element | None:
@@ -66,19 +82,27 @@ def resolve_short_names(
     the class where it is defined (``wsproto_lite.connection.Connection``)
     while the reference documents it where users import it from
     (``wsproto_lite.Connection``).  Either resolves when exactly one
-    documented object has that name; anything else stays a warning."""
+    documented object has that name and, for a dotted path, is the object
+    the path names; anything else stays a warning."""
     if node.get("refdomain") != "py" or node.get("refspecific"):
         return None
     target = str(node["reftarget"])
-    if target.startswith("wsproto_lite."):
-        target = target.rpartition(".")[2]
-    node["refspecific"] = True
-    node["reftarget"] = target
+    name = target.rpartition(".")[2] if target.startswith("wsproto_lite.") else target
     domain: Any = env.get_domain("py")
-    resolved: nodes.Element | None = domain.resolve_xref(
-        env, node["refdoc"], app.builder, node["reftype"], target, node, contnode
+    matches = domain.find_obj(env, node.get("py:module"), node.get("py:class"), name, node["reftype"], 1)
+    if name != target:
+        wanted = lookup(target)
+        matches = [(full, entry) for full, entry in matches if wanted is not None and lookup(full) is wanted]
+    # A class documented where it is imported from is also registered under
+    # the module that defines it (its canonical name): one place, two names.
+    places = {(entry.docname, entry.node_id) for _, entry in matches}
+    if len(places) != 1:
+        return None
+    full, entry = matches[0]
+    refnode: nodes.Element = make_refnode(
+        app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, full
     )
-    return resolved
+    return refnode
 
 
 def setup(app: Sphinx) -> None:

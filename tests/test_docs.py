@@ -57,7 +57,7 @@ def test_tutorial_server_and_client_talk_over_a_socket_pair() -> None:
     assert callable(namespace["hello"])
 
 
-def test_security_origin_example_rejects_other_sites() -> None:
+def test_origin_guide_rejects_other_sites() -> None:
     answer = run_blocks("docs/howto/origin.md")["answer"]
     for origin, status in (("https://app.example.com", b"101"), ("https://evil.example", b"403")):
         client, server = Connection(Role.CLIENT), Connection(Role.SERVER)
@@ -77,7 +77,7 @@ def test_after_a_close_event_nothing_more_is_yielded() -> None:
 # -- docs/howto/ ------------------------------------------------------------------------
 
 
-def test_embedding_upgrade_from_a_scope() -> None:
+def test_embed_guide_upgrades_from_a_scope() -> None:
     namespace = run_blocks("docs/howto/embed.md")
     upgrade = namespace["upgrade_from_scope"]
     headers = [
@@ -98,7 +98,7 @@ def test_embedding_upgrade_from_a_scope() -> None:
     assert data.startswith(b"HTTP/1.1 426 ")
 
 
-def test_embedding_opened_pair_talks_compressed() -> None:
+def test_embed_guide_opened_pair_talks_compressed() -> None:
     namespace = run_blocks("docs/howto/embed.md")
     client, server = namespace["client"], namespace["server"]
     assert client.extensions
@@ -107,7 +107,7 @@ def test_embedding_opened_pair_talks_compressed() -> None:
     assert events(server) == [Message("squeeze " * 50)]
 
 
-def test_embedding_asyncio_timer_loop_sends_keepalive_pings() -> None:
+def test_keepalive_guide_asyncio_loop_sends_pings() -> None:
     """The page's asyncio loop, as a server with a fast keepalive, against a
     client on loopback that reads for a while and then closes."""
     import asyncio
@@ -158,7 +158,7 @@ def test_embedding_asyncio_timer_loop_sends_keepalive_pings() -> None:
     assert servers[0].latency is not None
 
 
-def test_embedding_blocking_timer_loop_fails_a_peer_that_never_answers_pings() -> None:
+def test_keepalive_guide_blocking_loop_fails_a_peer_that_never_answers_pings() -> None:
     """The page's blocking loop, as a server with a fast keepalive, against a
     client that reads but never answers: the server fails it with 1011."""
     namespace = run_blocks("docs/howto/keepalive.md")
@@ -180,7 +180,7 @@ def test_embedding_blocking_timer_loop_fails_a_peer_that_never_answers_pings() -
     assert got[-1] == Close(1011, "keepalive ping timeout", by_peer=True)
 
 
-def test_embedding_h2_server_answers_a_websocket_and_refuses_a_bad_request() -> None:
+def test_http2_guide_host_answers_a_websocket_and_refuses_a_bad_request() -> None:
     import h2.config
     import h2.connection
     import h2.events

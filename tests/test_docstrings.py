@@ -10,11 +10,26 @@ import importlib
 import inspect
 import re
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, is_typeddict
 
 import pytest
 from sphinx.pycode import ModuleAnalyzer
+
+from wsproto_lite import (
+    Connection,
+    ConnectionClosedError,
+    InvalidEventError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    Role,
+    accept_token,
+    extended_connect,
+)
+from wsproto_lite.events import Accept, Close, Message, Ping, Pong, Reject, RejectData, Request
+from wsproto_lite.extensions import PerMessageDeflate, finalize
+
+from .helpers import pair
 
 #: The modules whose public names the reference documents.
 PUBLIC_MODULES = (
@@ -160,3 +175,120 @@ def test_what_raises_says_so() -> None:
         if raises and ":raises " not in own_doc(value):
             silent.append(name)
     assert not silent, f"these raise, and their docstrings say nothing of it: {silent}"
+
+
+def raised(call: Callable[[], object]) -> type[BaseException] | None:
+    try:
+        call()
+    except Exception as error:
+        return type(error)
+    return None
+
+
+def closed_server() -> Connection:
+    _, server = pair()
+    server.send(Close())
+    return server
+
+
+#: Public callables made to raise, each with what its docstring says it
+#: raises: the error must be raised, and named in a ``:raises:`` field.
+RAISING: list[tuple[str, Callable[[], object], Callable[[], object], type[Exception]]] = [
+    ("Connection", lambda: Connection, lambda: Connection(Role.SERVER, ping_interval=0), ValueError),
+    (
+        "Connection.opened",
+        lambda: Connection.opened,
+        lambda: Connection.opened(Role.SERVER, extensions=["x"]),  # type: ignore[list-item]
+        LocalProtocolError,
+    ),
+    (
+        "Connection.receive_request",
+        lambda: Connection.receive_request,
+        lambda: Connection(Role.CLIENT).receive_request("GET", "/", []),
+        LocalProtocolError,
+    ),
+    (
+        "Connection.receive_request",
+        lambda: Connection.receive_request,
+        lambda: Connection(Role.SERVER).receive_request("POST", "/", []),
+        RemoteProtocolError,
+    ),
+    (
+        "Connection.receive_data",
+        lambda: Connection.receive_data,
+        lambda: Connection(Role.SERVER).receive_data(b"not http\r\n\r\n"),
+        RemoteProtocolError,
+    ),
+    (
+        "Connection.receive_data",
+        lambda: Connection.receive_data,
+        lambda: Connection(Role.CLIENT).receive_data(b"HTTP/1.1 101"),
+        LocalProtocolError,
+    ),
+    ("Connection.send", lambda: Connection.send, lambda: pair()[1].send(Close(999)), InvalidEventError),
+    (
+        "Connection.send",
+        lambda: Connection.send,
+        lambda: closed_server().send(Message("x")),
+        ConnectionClosedError,
+    ),
+    (
+        "Connection.send",
+        lambda: Connection.send,
+        lambda: Connection(Role.SERVER).send(Message("x")),
+        LocalProtocolError,
+    ),
+    ("Message", lambda: Message, lambda: Message(1), InvalidEventError),  # type: ignore[arg-type]
+    ("Ping", lambda: Ping, lambda: Ping(1), InvalidEventError),  # type: ignore[arg-type]
+    ("Pong", lambda: Pong, lambda: Pong(1), InvalidEventError),  # type: ignore[arg-type]
+    ("RejectData", lambda: RejectData, lambda: RejectData(1), InvalidEventError),  # type: ignore[arg-type]
+    ("accept_token", lambda: accept_token, lambda: accept_token("\u20ac"), UnicodeEncodeError),
+    ("PerMessageDeflate", lambda: PerMessageDeflate, lambda: PerMessageDeflate(mem_level=0), ValueError),
+    ("finalize", lambda: finalize, lambda: finalize("x-unknown", []), RemoteProtocolError),
+    (
+        "PerMessageDeflate.finalize",
+        lambda: PerMessageDeflate.finalize,
+        lambda: PerMessageDeflate(client_max_window_bits=9).finalize([("client_max_window_bits", "10")]),
+        RemoteProtocolError,
+    ),
+    (
+        "extended_connect.request_headers",
+        lambda: extended_connect.request_headers,
+        lambda: extended_connect.request_headers(Request("h", "no-slash")),
+        InvalidEventError,
+    ),
+    (
+        "extended_connect.parse_request",
+        lambda: extended_connect.parse_request,
+        lambda: extended_connect.parse_request([(b":method", b"GET")]),
+        RemoteProtocolError,
+    ),
+    (
+        "extended_connect.accept",
+        lambda: extended_connect.accept,
+        lambda: extended_connect.accept(Request("h", "/"), Accept(subprotocol="chat")),
+        InvalidEventError,
+    ),
+    (
+        "extended_connect.reject",
+        lambda: extended_connect.reject,
+        lambda: extended_connect.reject(Reject(200)),
+        InvalidEventError,
+    ),
+    (
+        "extended_connect.parse_response",
+        lambda: extended_connect.parse_response,
+        lambda: extended_connect.parse_response(Request("h", "/"), 200, [(b"sec-websocket-protocol", b"x")]),
+        RemoteProtocolError,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "documented", "call", "error"), RAISING, ids=[f"{row[0]}-{row[3].__name__}" for row in RAISING]
+)
+def test_what_is_raised_is_documented(
+    name: str, documented: Callable[[], object], call: Callable[[], object], error: type[Exception]
+) -> None:
+    assert raised(call) is error, f"{name} did not raise {error.__name__}"
+    assert f":raises {error.__name__}:" in own_doc(documented()), f"{name} does not document {error.__name__}"

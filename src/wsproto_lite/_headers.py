@@ -46,6 +46,7 @@ def accept_token(key: bytes | str) -> bytes:
 
     :param key: the ``Sec-WebSocket-Key`` header's value as received
         (``str`` is read as Latin-1).
+    :raises UnicodeEncodeError: for a ``str`` key that is not Latin-1.
     """
     if isinstance(key, str):
         key = key.encode("latin-1")

@@ -140,8 +140,8 @@ class Connection(Receiver):
         :attr:`should_close_transport` true.
     :param open_timeout: give up on an opening handshake that is not done
         after this many seconds, counted from the first time told.
-
-    The four are seconds of the caller's own clock, and off unless set.
+    :raises ValueError: for a timeout that is not above 0 (the four are
+        seconds of the caller's own clock, and off unless set).
     """
 
     __slots__ = (
@@ -433,7 +433,7 @@ class Connection(Receiver):
         :raises ConnectionClosedError: when the connection is closing or
             closed and the event may not be sent any more.
         :raises InvalidEventError: when a field of the event cannot go on
-            the wire, whatever the state.
+            the wire, in a state that allows it.
         :raises LocalProtocolError: for any other event the current state
             does not allow.  The message says what to do instead, and
             nothing changed: correct the event and send again.

@@ -76,7 +76,8 @@ class RemoteProtocolError(ProtocolError):
         self.reason = reason
         #: The close code that goes with the error: 1002 for a protocol
         #: error, 1007 for text that is not UTF-8, 1009 for a message over
-        #: the limit, 1010 for an extension the client cannot accept.
+        #: the limit, 1010 for an extension the client cannot accept, 1011
+        #: for a keepalive ping without its pong.
         self.code = code
         #: The HTTP status a server should answer the handshake with (400,
         #: 405, 426, 431...); ``None`` on the client side.

@@ -244,8 +244,10 @@ class Close:
     reason.  ``by_peer=False`` means this side ended the connection: it
     failed the connection because the peer broke the protocol (the code is
     then 1002, 1007, 1009 or 1010 and the reason says why; the close frame
-    is already queued), or the stream ended without a closing handshake
-    (code 1006).  Code 1005 stands for a close frame without a code.
+    is already queued) or left a keepalive ping without its pong (1011,
+    its close frame queued too), or the stream ended without a closing
+    handshake, or a handshake timed out (1006).  Code 1005 stands for a
+    close frame without a code.
 
     :param code: the close code (RFC 6455, section 7.4).  ``send()`` takes
         1000 to 1003, 1007 to 1014 and 3000 to 4999, and 1005 for a close

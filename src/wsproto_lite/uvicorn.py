@@ -6,7 +6,7 @@
 install ``wsproto-lite[uvicorn]``.)  The class speaks the ASGI WebSocket
 protocol (spec 2.4) as uvicorn's own classes do: the ``websocket.*``
 messages, the ``websocket.http.response.*`` denial extension,
-subprotocols, ``ws_max_size``, ``ws_max_queue``, ``ws_per_message_deflate``,
+subprotocols, ``ws_max_size``, ``ws_per_message_deflate``,
 ``ws_ping_interval`` and ``ws_ping_timeout`` (through the connection's
 timers), back-pressure through ``pause_writing``/``resume_writing``,
 ``shutdown()`` (1012 once open) and the server's default headers on the
