@@ -365,3 +365,32 @@ def test_the_readme_states_the_bars_the_checks_apply() -> None:
     assert f"(at least {bar}%)" in readme
     assert f"a cyclomatic complexity of {test_shape.MAX_COMPLEXITY} " in readme
     assert f"no module above {test_shape.MAX_LINES} lines" in readme
+
+
+def test_the_http2_guide_states_the_answers_to_a_bad_request() -> None:
+    """docs/howto/http2.md: 405 with ``allow: CONNECT`` for another method,
+    400 for a malformed request, 400 with ``sec-websocket-version: 13`` for
+    another version; a refusal's status is 300 to 599."""
+    from wsproto_lite import InvalidEventError, RemoteProtocolError, extended_connect
+    from wsproto_lite.events import Reject
+
+    text = " ".join((DOCS / "howto" / "http2.md").read_text().split())
+    assert "(405 with `allow: CONNECT` for another method, 400 for a malformed request, 400 with" in text
+    assert "`sec-websocket-version: 13` for another version" in text
+    assert "a refusal, status 300 to 599" in text
+    good = extended_connect.request_headers(Request("h", "/"))
+
+    def answer(headers: list[tuple[bytes, bytes]]) -> tuple[int | None, tuple[Any, ...]]:
+        with pytest.raises(RemoteProtocolError) as caught:
+            extended_connect.parse_request(headers)
+        return caught.value.status_code, caught.value.headers
+
+    assert answer([(b":method", b"GET"), *good[1:]]) == (405, ((b"allow", b"CONNECT"),))
+    assert answer([*good, (b":status", b"200")]) == (400, ())  # a pseudo-header after a header
+    version = [(k, b"8" if k == b"sec-websocket-version" else v) for k, v in good]
+    assert answer(version) == (400, ((b"sec-websocket-version", b"13"),))
+    for status in (200, 299, 600):
+        with pytest.raises(InvalidEventError):
+            extended_connect.reject(Reject(status))
+    for status in (300, 599):
+        assert extended_connect.reject(Reject(status))[0] == (b":status", str(status).encode())
