@@ -20,10 +20,15 @@ from wsproto_lite.extensions import PerMessageDeflate, wire_bound
 
 from .helpers import ROOT, events, frame, pair
 from .test_docs import code_blocks, run_blocks
+from .test_docstrings import PUBLIC_MODULES, public_names
 
 DOCS = ROOT / "docs"
 #: The pages whose code a reader copies: each block runs, in page order.
-TAUGHT = ["docs/tutorial.md", *sorted(f"docs/howto/{page.name}" for page in (DOCS / "howto").glob("*.md"))]
+TAUGHT = [
+    "docs/index.md",
+    "docs/tutorial.md",
+    *sorted(f"docs/howto/{page.name}" for page in (DOCS / "howto").glob("*.md")),
+]
 
 
 @pytest.mark.build
@@ -40,6 +45,18 @@ def test_the_site_builds_without_a_warning(tmp_path: Path) -> None:
     assert (tmp_path / "html" / "index.html").exists()
     reference = (tmp_path / "html" / "reference" / "connection.html").read_text()
     assert "receive_data" in reference  # generated from the docstrings
+    # Every public name has its entry, under its module or where it is defined.
+    ids: set[str] = set()
+    for page in (tmp_path / "html" / "reference").glob("*.html"):
+        ids |= set(re.findall(r'id="([\w.]+)"', page.read_text()))
+    missing = [
+        f"{module}.{name}"
+        for module in PUBLIC_MODULES
+        for name in public_names(module)
+        if f"{module}.{name}" not in ids
+        and f"{getattr(getattr(sys.modules[module], name), '__module__', '')}.{name}" not in ids
+    ]
+    assert not missing, f"the reference does not document {missing}"
     states = (tmp_path / "html" / "topics" / "states.html").read_text()
     assert re.search(r'<object data="\.\./_images/graphviz-\w+\.svg"', states)  # the state diagram was drawn
 
