@@ -146,6 +146,19 @@ def test_public_constant_or_alias_has_a_comment(name: str) -> None:
     )
 
 
+def test_every_member_of_a_public_enumeration_has_a_comment() -> None:
+    """``Role.CLIENT``, ``ConnectionState.OPEN``...: autodoc shows each
+    member with the ``#:`` comment above it."""
+    undocumented = []
+    for name, value in CODE:
+        if inspect.isclass(value) and issubclass(value, enum.Enum):
+            found = ModuleAnalyzer.for_module(value.__module__).find_attr_docs()
+            undocumented += [
+                f"{name}.{member}" for member in value.__members__ if not found.get((value.__name__, member))
+            ]
+    assert not undocumented, f"no '#:' comment above {undocumented}"
+
+
 CALLABLES = [
     (name, value) for name, value in CODE if not inspect.ismodule(value) and not isinstance(value, property)
 ]

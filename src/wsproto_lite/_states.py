@@ -63,7 +63,9 @@ __all__ = [
 class Role(enum.Enum):
     """Which end of the connection this is."""
 
+    #: The end that sends the ``Request`` and masks its frames.
     CLIENT = "client"
+    #: The end that answers with ``Accept`` or ``Reject``, and closes TCP first.
     SERVER = "server"
 
     # Members are singletons compared by identity, so identity is a valid
@@ -75,11 +77,18 @@ class Role(enum.Enum):
 class ConnectionState(enum.Enum):
     """Where the connection is in its life (RFC 6455, sections 4 and 7)."""
 
+    #: The opening handshake is under way.
     CONNECTING = 0
+    #: Messages flow both ways.
     OPEN = 1
+    #: The peer sent a close frame, not answered yet (only with
+    #: ``auto_reply=False``): send ``Close`` to answer.
     REMOTE_CLOSING = 2
+    #: We sent a close frame; the peer's messages still arrive until its own.
     LOCAL_CLOSING = 3
+    #: Nothing more is sent or received.
     CLOSED = 4
+    #: The handshake was refused and the rejection's body is on its way.
     REJECTING = 5
 
     __hash__ = object.__hash__  # see Role
