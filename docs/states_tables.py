@@ -221,13 +221,12 @@ def transitions() -> dict[tuple[ConnectionState, ConnectionState], list[str]]:
     for (state, role, _), sendable in SEND.items():
         for kind, after in sendable.next.items():
             add(state, after, f"{role.value} sends {kind_name(kind)}")
-    for (role, what), after in HANDSHAKE_RECEIVED.items():
-        cls = what[0] if isinstance(what, tuple) else what
-        before = ConnectionState.REJECTING if cls is RejectData else ConnectionState.CONNECTING
-        cause = (
-            "receives an invalid handshake" if what is RemoteProtocolError else f"receives {kind_name(what)}"
-        )
-        add(before, after, f"{role.value} {cause}")
+    for arrival in RECEIVED_DURING_HANDSHAKE:
+        what = arrival.outcome
+        if what is None or isinstance(what, str):
+            continue  # the end of the stream (below), or nothing that moves
+        cause = "receives something invalid" if what is RemoteProtocolError else f"receives {kind_name(what)}"
+        add(arrival.state, HANDSHAKE_RECEIVED[arrival.role, what], f"{arrival.role.value} {cause}")
     for (state, auto_reply), close in CLOSE_RECEIVED.items():
         add(state, close.next, "close frame received" + ("" if auto_reply else " (auto_reply=False)"))
     for state, failure in FAILED.items():
@@ -262,8 +261,8 @@ def diagram() -> str:
     lines = ["```{graphviz}", "digraph states {", '    rankdir="TB";', "    node [shape=box, style=rounded];"]
     lines += [f"    {state.name};" for state in ORDER]
     for (before, after), causes in transitions().items():
-        label = "\\n".join(merged(causes))
-        lines.append(f'    {before.name} -> {after.name} [label="{label}", fontsize=10];')
+        causes_text = "\\n".join(merged(causes))
+        lines.append(f'    {before.name} -> {after.name} [label="{causes_text}", fontsize=10];')
     lines += ["}", "```"]
     return "\n".join(lines) + "\n"
 

@@ -258,6 +258,9 @@ HANDSHAKE_INPUTS: dict[str, Callable[[Connection], bytes | None]] = {
     "a head over `max_handshake_size`": lambda conn: REQUEST[:-2] + b"X-Big: " + b"a" * 17000 + b"\r\n\r\n",
     "frames": lambda conn: frame(0x1, b"early", mask=True),
     "the rejection's body": lambda conn: NEXT_FROM_PEER[id(conn)],
+    # The rejection's body is chunked (it has no Content-Length).
+    "the end of the rejection's body": lambda conn: b"0\r\n\r\n",
+    "a malformed body": lambda conn: b"zz\r\n",
 }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from wsproto_lite import Connection, ConnectionState, Role
-from wsproto_lite.events import Accept, Close, Message, Ping, Pong, Request
+from wsproto_lite.events import Accept, Close, Message, Ping, Pong, Reject, RejectData, Request
 
 from .helpers import events, pair
 
@@ -153,3 +153,29 @@ def test_an_open_timeout_stops_mattering_once_open() -> None:
 def test_a_timeout_is_a_positive_number_of_seconds(option: str, value: object) -> None:
     with pytest.raises(ValueError, match=option):
         Connection(Role.CLIENT, **{option: value})  # type: ignore[arg-type]
+
+
+def test_an_open_timeout_bounds_a_refusals_body_too() -> None:
+    """A client that read a refusal's head waits for its body no longer than
+    the opening handshake's deadline (counted from the first time told): a
+    server that stalls mid-body would otherwise hold it for ever."""
+    client = Connection(Role.CLIENT, open_timeout=5)
+    client.send(Request(host="h", target="/"), now=0.0)
+    client.receive_data(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 100\r\n\r\nab", now=1.0)
+    assert [type(e) for e in client.events()] == [Reject, RejectData]
+    assert client.state is ConnectionState.REJECTING
+    assert client.get_timer() == 5.0
+    client.handle_timer(5.0)
+    assert client.state is ConnectionState.CLOSED
+    assert list(client.events()) == [Close(1006, "the opening handshake timed out")]
+    assert client.should_close_transport
+
+
+def test_an_open_timeout_bounds_a_servers_refusal_until_its_body_ends() -> None:
+    server = Connection(Role.SERVER, open_timeout=5)
+    server.receive_data(Connection(Role.CLIENT).send(Request(host="h", target="/")), now=0.0)
+    list(server.events())
+    server.send(Reject(403, has_body=True), now=1.0)
+    server.handle_timer(5.0)
+    assert server.state is ConnectionState.CLOSED
+    assert list(server.events()) == [Close(1006, "the opening handshake timed out")]

@@ -351,7 +351,8 @@ class Receiver:
         if state is not ConnectionState.CLOSED:  # a client's wait for the server's TCP close ends silently
             self._state = TIMED_OUT[state]
             self._release()
-            what = "opening" if state is ConnectionState.CONNECTING else "closing"
+            closing = state is ConnectionState.LOCAL_CLOSING or state is ConnectionState.REMOTE_CLOSING
+            what = "closing" if closing else "opening"
             self._events.append(Close(1006, f"the {what} handshake timed out"))
 
     def _tell(self, now: float) -> None:

@@ -281,6 +281,7 @@ END_OF_STREAM: dict[tuple[ConnectionState, Role], EndOfStream] = {
 #: it was in -> the next.  Nothing is sent; the transport is to be closed.
 TIMED_OUT: dict[ConnectionState, ConnectionState] = {
     CONNECTING: CLOSED,
+    REJECTING: CLOSED,  # the opening handshake's deadline runs until a refusal's body ends
     LOCAL_CLOSING: CLOSED,
     REMOTE_CLOSING: CLOSED,
 }
@@ -340,5 +341,7 @@ RECEIVED_DURING_HANDSHAKE: tuple[Arrival, ...] = (
     Arrival(CONNECTING, CLIENT, Phase.REQUEST_SENT, "end of stream", None),
     Arrival(CONNECTING, CLIENT, Phase.BEFORE_REQUEST, "anything", "raises `LocalProtocolError`"),
     Arrival(REJECTING, CLIENT, None, "the rejection's body", (RejectData, False)),
+    Arrival(REJECTING, CLIENT, None, "the end of the rejection's body", (RejectData, True)),
+    Arrival(REJECTING, CLIENT, None, "a malformed body", RemoteProtocolError),
     Arrival(REJECTING, SERVER, None, "anything", "dropped"),
 )

@@ -14,13 +14,15 @@ state the deadline belongs to: exact for a caller that passes ``now`` to
 that passes it only to ``handle_timer``.  Until then :meth:`Timers.next`
 answers with the latest time told, "now", so that a caller that sleeps
 until ``get_timer()`` calls ``handle_timer`` at once and the deadline
-starts.  Each deadline belongs to one state and each state is entered
-once, so a deadline never needs disarming.
+starts.  Each deadline belongs to one state (the opening handshake's to
+``CONNECTING`` and the ``REJECTING`` that may follow it), each state is
+entered once, and none is entered again, so a deadline never needs
+disarming.
 """
 
 from __future__ import annotations
 
-from ._states import CLOSED, CONNECTING, LOCAL_CLOSING, OPEN, REMOTE_CLOSING, ConnectionState
+from ._states import CLOSED, CONNECTING, LOCAL_CLOSING, OPEN, REJECTING, REMOTE_CLOSING, ConnectionState
 
 __all__ = ["Timers"]
 
@@ -108,7 +110,7 @@ class Timers:
 
     def _slot(self, state: ConnectionState, waiting_for_eof: bool) -> str | None:
         """The attribute that holds ``state``'s deadline."""
-        if state is CONNECTING:
+        if state is CONNECTING or state is REJECTING:  # a refusal's body is part of the handshake
             return "open_deadline"
         if state is OPEN:
             return "pong_deadline" if self.ping_payload is not None else "next_ping"
