@@ -154,7 +154,9 @@ def docs() -> None:
     """Build the site as the test command does: nitpicky, every warning an
     error (a broken link or an undocumented name stops the build)."""
     out = ROOT / "docs" / "_build" / "html"
-    run(PYTHON, "-m", "sphinx", "-W", "--keep-going", "-n", "-q", "-b", "html", ROOT / "docs", out)
+    # -E: read every page again, so that a warning is never hidden by a
+    # page an earlier build left unchanged.
+    run(PYTHON, "-m", "sphinx", "-E", "-W", "--keep-going", "-n", "-q", "-b", "html", ROOT / "docs", out)
     print(f"the site is in {out}; open {out / 'index.html'}", flush=True)
 
 

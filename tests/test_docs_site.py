@@ -58,7 +58,9 @@ def test_the_site_builds_without_a_warning(tmp_path: Path) -> None:
     ]
     assert not missing, f"the reference does not document {missing}"
     states = (tmp_path / "html" / "topics" / "states.html").read_text()
-    assert re.search(r'<object data="\.\./_images/graphviz-\w+\.svg"', states)  # the state diagram was drawn
+    drawn = [image.name for image in (tmp_path / "html" / "_images").glob("graphviz-*.svg")]
+    assert len(drawn) == 1  # the state diagram
+    assert drawn[0] in states
 
 
 @pytest.mark.parametrize("page", TAUGHT)
