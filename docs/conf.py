@@ -35,8 +35,6 @@ root_doc = "index"
 # and the test command turns warnings into errors.
 nitpicky = True
 myst_heading_anchors = 3
-myst_enable_extensions = ["colon_fence", "deflist"]
-suppress_warnings: list[str] = []
 
 autodoc_typehints = "signature"
 autodoc_member_order = "bysource"
