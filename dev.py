@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -95,12 +96,23 @@ def build_packages() -> list[str]:
     return missing
 
 
-def ensure_system_packages(everything: bool = True, docs: bool = False) -> None:
-    """Install with apt what the machine lacks: what compiles the C
-    extension, and (``everything``) what the tests start: Chromium for the
-    browser tests, redis-server for the chat's Redis test.  Node's packages
-    come from npm in the tests."""
-    missing = build_packages()
+def venv_packages() -> list[str]:
+    """The Debian package missing to create a virtual environment: Debian's
+    own Python has ``ensurepip`` (which ``venv`` needs) only in its
+    ``pythonX.Y-venv`` package."""
+    if importlib.util.find_spec("ensurepip") is None and sys.prefix.startswith("/usr"):
+        return [f"python{sys.version_info.major}.{sys.version_info.minor}-venv"]
+    return []
+
+
+def ensure_system_packages(everything: bool = True, docs: bool = False, build: bool = True) -> None:
+    """Install with apt what the machine lacks: what creates the virtual
+    environment, what compiles the C extension (``build``), and
+    (``everything``) what the tests start: Chromium for the browser tests,
+    redis-server for the chat's Redis test, Graphviz for the documentation
+    (``docs`` alone asks for that one).  Node's packages come from npm in the
+    tests."""
+    missing = venv_packages() + (build_packages() if build else [])
     if everything:
         missing += [package for command, package in SYSTEM_PACKAGES.items() if shutil.which(command) is None]
     elif docs and shutil.which("dot") is None:
@@ -181,8 +193,9 @@ def main() -> None:
     }
     if command not in commands:
         sys.exit(__doc__)
-    if command != "demo":  # before the install, which compiles the extension
-        ensure_system_packages(everything=command == "test", docs=command == "docs")
+    # Before the install, which compiles the extension (the demo runs
+    # without it, and installs only what the virtual environment needs).
+    ensure_system_packages(everything=command == "test", docs=command == "docs", build=command != "demo")
     ensure_venv()
     try:
         commands[command]()
