@@ -77,9 +77,13 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
-#: System packages the tests start for real, by the command that shows them.
-#: Commands the tests run, and the Debian package that provides each.
-SYSTEM_PACKAGES = {"gcc": "gcc", "chromium": "chromium", "redis-server": "redis-server", "dot": "graphviz"}
+#: The programs each command of dev.py starts, and the Debian package of
+#: each: the tests start a browser and Redis for real, and Graphviz draws
+#: the state diagram of the documentation.
+STARTED = {
+    "test": {"chromium": "chromium", "redis-server": "redis-server", "dot": "graphviz"},
+    "docs": {"dot": "graphviz"},
+}
 #: What building the C extension needs besides gcc: files, and their package
 #: (gcc only recommends the C library's headers).
 BUILD_FILES = {Path("/usr/include/stdint.h"): "libc6-dev"}
@@ -105,18 +109,14 @@ def venv_packages() -> list[str]:
     return []
 
 
-def ensure_system_packages(everything: bool = True, docs: bool = False, build: bool = True) -> None:
-    """Install with apt what the machine lacks: what creates the virtual
-    environment, what compiles the C extension (``build``), and
-    (``everything``) what the tests start: Chromium for the browser tests,
-    redis-server for the chat's Redis test, Graphviz for the documentation
-    (``docs`` alone asks for that one).  Node's packages come from npm in the
-    tests."""
-    missing = venv_packages() + (build_packages() if build else [])
-    if everything:
-        missing += [package for command, package in SYSTEM_PACKAGES.items() if shutil.which(command) is None]
-    elif docs and shutil.which("dot") is None:
-        missing.append(SYSTEM_PACKAGES["dot"])
+def ensure_system_packages(command: str) -> None:
+    """Install with apt what ``command`` needs and the machine lacks: what
+    creates the virtual environment, what compiles the C extension (all but
+    the demo, which runs without it), and the programs of
+    ``STARTED[command]``.  Node's packages come from npm in the tests."""
+    missing = venv_packages() + (build_packages() if command != "demo" else [])
+    started = STARTED.get(command, {})
+    missing += [package for program, package in started.items() if shutil.which(program) is None]
     missing = list(dict.fromkeys(missing))
     if not missing:
         return
@@ -193,9 +193,7 @@ def main() -> None:
     }
     if command not in commands:
         sys.exit(__doc__)
-    # Before the install, which compiles the extension (the demo runs
-    # without it, and installs only what the virtual environment needs).
-    ensure_system_packages(everything=command == "test", docs=command == "docs", build=command != "demo")
+    ensure_system_packages(command)  # before the install, which compiles the extension
     ensure_venv()
     try:
         commands[command]()
