@@ -110,10 +110,10 @@ class Timers:
 
     def _slot(self, state: ConnectionState, waiting_for_eof: bool) -> str | None:
         """The attribute that holds ``state``'s deadline."""
+        if state is OPEN:  # first: by far the most common, and told on every timed read
+            return "pong_deadline" if self.ping_payload is not None else "next_ping"
         if state is CONNECTING or state is REJECTING:  # a refusal's body is part of the handshake
             return "open_deadline"
-        if state is OPEN:
-            return "pong_deadline" if self.ping_payload is not None else "next_ping"
         if state is LOCAL_CLOSING or state is REMOTE_CLOSING or (state is CLOSED and waiting_for_eof):
             return "close_deadline"
         return None
