@@ -9,6 +9,7 @@ import inspect
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -156,12 +157,17 @@ def test_keepalive_pings_are_counted_from_the_previous_ping() -> None:
 # -- The guides' code, run as the guides use it -------------------------------------
 
 
+def relay_guide() -> tuple[Callable[..., tuple[bytes, bytes]], dict[str, Any]]:
+    """docs/howto/proxies.md's ``pump`` and the options of its connections."""
+    namespace = run_blocks("docs/howto/proxies.md")
+    return namespace["pump"], namespace["RELAY_OPTIONS"]
+
+
 def test_proxies_relay_passes_every_event_both_ways() -> None:
     """docs/howto/proxies.md: a client, the relay's two connections, and an
     upstream server, all in memory: a fragmented message, a ping and its
     pong, and a closing handshake go through."""
-    namespace = run_blocks("docs/howto/proxies.md")
-    pump, options = namespace["pump"], namespace["RELAY_OPTIONS"]
+    pump, options = relay_guide()
     client, downstream = pair(server_opts=options)
     upstream, server = pair(client_opts=options)
 
@@ -187,8 +193,7 @@ def test_proxies_relay_passes_every_event_both_ways() -> None:
 def test_proxies_relay_survives_a_side_that_ends_while_the_other_talks() -> None:
     """The client's stream ends without a close: the server learns 1001, and
     what it still sends before its close frame is dropped, not raised."""
-    namespace = run_blocks("docs/howto/proxies.md")
-    pump, options = namespace["pump"], namespace["RELAY_OPTIONS"]
+    pump, options = relay_guide()
     _, downstream = pair(server_opts=options)
     # The server answers close frames itself, later: it may send first.
     upstream, server = pair(client_opts=options, server_opts={"auto_reply": False})
@@ -204,8 +209,7 @@ def test_proxies_relay_survives_a_side_that_ends_while_the_other_talks() -> None
 def test_proxies_relay_sends_a_failures_close_frame_both_ways() -> None:
     """A client that breaks the protocol gets the relay's close frame (1002),
     and the server is told with the same code."""
-    namespace = run_blocks("docs/howto/proxies.md")
-    pump, options = namespace["pump"], namespace["RELAY_OPTIONS"]
+    pump, options = relay_guide()
     client, downstream = pair(server_opts=options)
     upstream, server = pair(client_opts=options)
     back, onward = pump(downstream, frame(0x3, b"reserved opcode"), upstream)
